@@ -1,0 +1,35 @@
+# Two commands for a new user:
+#   make lab    set everything up (once) and open the course in JupyterLab
+#   make test   set everything up (once) and run every test and every lesson
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.sdlearn-installed
+
+.PHONY: setup lab test test-fast bench clean-venv
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip
+	$(PY) -m pip install -r requirements.txt
+	$(PY) -m pip install --no-deps -e .
+	$(PY) -m ipykernel install --user --name sdlearn --display-name "Python (sdlearn)"
+	touch $(STAMP)
+
+lab: setup
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
+
+# pytest for the library, nbval for every lesson (each cell must run; asserts are the checks).
+test: setup
+	$(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
+
+test-fast: setup
+	$(PY) -m pytest tests -p no:cacheprovider
+
+bench: setup
+	$(PY) scripts/bench_data.py
+
+clean-venv:
+	rm -rf $(VENV)
