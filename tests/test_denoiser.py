@@ -1,0 +1,33 @@
+import torch
+from diffusers import DDPMScheduler
+
+from sdlearn import denoiser, noising
+
+
+def test_p_sample_matches_diffusers_ddpm_step():
+    betas = noising.make_betas("scaled_linear")
+    ref = DDPMScheduler(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012, clip_sample=False)
+    g = torch.Generator().manual_seed(0)
+    x_t, eps = torch.randn(2, 3, 4, 8, 8, generator=g)
+    for t in (999, 500, 1, 0):
+        z = torch.randn(x_t.shape, generator=torch.Generator().manual_seed(t))
+        ours = denoiser.p_sample(x_t, eps, t, betas, z)
+        theirs = ref.step(eps, t, x_t, generator=torch.Generator().manual_seed(t)).prev_sample
+        assert torch.allclose(ours, theirs, atol=1e-5), t
+
+
+def test_training_lowers_the_loss_on_two_modes():
+    abar = noising.alphas_cumprod(noising.make_betas("linear", 1000, 1e-4, 0.02))
+    model = denoiser.PointDenoiser(hidden=64)
+    losses = denoiser.train_noise_predictor(model, model.parameters(), denoiser.two_modes(1024), abar,
+                                            steps=300, batch_size=128, lr=3e-3, progress=False)
+    assert sum(losses[-30:]) / 30 < 0.6 * sum(losses[:10]) / 10
+
+
+def test_image_tensor_round_trip():
+    import numpy as np
+
+    imgs = np.random.default_rng(0).integers(0, 256, (2, 8, 8, 3), dtype=np.uint8)
+    x = denoiser.images_to_tensor(imgs)
+    assert x.shape == (2, 3, 8, 8) and x.min() >= -1 and x.max() <= 1
+    assert np.array_equal(denoiser.tensor_to_images(x), imgs)
