@@ -1,0 +1,331 @@
+"""Train TinySD from scratch: CLIP, then the VAE, then the U-Net, as Stable Diffusion was built.
+
+    python -m sdlearn.train --out runs/tinysd            # all stages, resumable
+    python -m sdlearn.train --out runs/tinysd --export sdlearn/weights/tinysd
+
+Stages run in order and each is skipped once finished:
+
+1. clip     a small CLIPModel trained contrastively on (image, caption) pairs with in-batch
+            negatives (Radford et al. 2021). Its text tower becomes the frozen text encoder.
+2. vae      AutoencoderKL trained to reconstruct images through an 8x8x4 latent
+            (MSE + a small KL term, Rombach et al. 2022); then its scaling factor is
+            measured so that scaled latents have unit variance.
+3. unet     UNet2DConditionModel trained to predict the noise in latents, cross-attending to
+            the frozen text encoder's hidden states; 10% of captions are replaced by the
+            empty prompt so classifier-free guidance works. An EMA of its weights is kept.
+
+Built on Hugging Face Accelerate, so `accelerate launch -m sdlearn.train ...` runs the same
+script on several GPUs or machines. Checkpoints are written every `--ckpt-every` steps into
+`<out>/<stage>/checkpoint`; rerunning the same command resumes from them.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import pathlib
+import shutil
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from . import tinysd
+from .data import World
+
+__all__ = ["main", "make_dataset", "clip_loss", "vae_loss", "unet_loss"]
+
+STEPS = {"clip": 1000, "vae": 2500, "unet": 4000}
+
+
+# ---------------------------------------------------------------- data
+
+def make_dataset(n: int, seed: int, split: str = "train", size: int = 64):
+    """n scenes from the procedural world as (uint8 images (n, H, W, 3), captions)."""
+    world = World(size=size, seed=seed, split=split)
+    scenes = world.batch(0, n)
+    return np.stack([s.image for s in scenes]), [s.caption for s in scenes]
+
+
+def to_pixels(images: np.ndarray) -> torch.Tensor:
+    """uint8 (B, H, W, 3) -> float (B, 3, H, W) in [-1, 1]."""
+    return torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1
+
+
+def tokenize(tokenizer, captions: list[str]) -> torch.Tensor:
+    """Token ids padded to the full 77-token window, as Stable Diffusion's pipelines do."""
+    return tokenizer(captions, padding="max_length", max_length=tokenizer.model_max_length,
+                     truncation=True, return_tensors="pt").input_ids
+
+
+# ---------------------------------------------------------------- losses
+
+def clip_loss(model, pixels: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor:
+    """Symmetric cross-entropy over the batch's image-text similarity matrix.
+
+    Row i should pick caption i among all captions in the batch (the in-batch negatives), and
+    column i image i.
+    """
+    out = model(input_ids=input_ids, pixel_values=pixels)
+    logits = out.logits_per_image  # (B, B), already multiplied by the learned temperature
+    target = torch.arange(len(logits))
+    return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
+
+
+def vae_loss(vae, pixels: torch.Tensor, generator: torch.Generator, kl_weight: float = 1e-6):
+    """Reconstruction MSE plus a tiny KL pull towards N(0, I), as in Stable Diffusion's KL-f8 VAE."""
+    posterior = vae.encode(pixels).latent_dist
+    z = posterior.mean + posterior.std * torch.randn(posterior.mean.shape, generator=generator)
+    recon = vae.decode(z).sample
+    mse = F.mse_loss(recon, pixels)
+    kl = posterior.kl().mean() / pixels[0].numel()
+    return mse + kl_weight * kl, mse
+
+
+def unet_loss(unet, latents, text_states, abar, generator):
+    """The epsilon-prediction objective on latents: || eps - eps_theta(z_t, t, text) ||^2."""
+    noise = torch.randn(latents.shape, generator=generator)
+    t = torch.randint(0, len(abar), (latents.shape[0],), generator=generator)
+    a = abar[t].view(-1, 1, 1, 1)
+    noisy = a.sqrt() * latents + (1 - a).sqrt() * noise
+    pred = unet(noisy, t, encoder_hidden_states=text_states).sample
+    return F.mse_loss(pred, noise)
+
+
+# ---------------------------------------------------------------- the training loop shared by stages
+
+def run_stage(name, accelerator, model, params, step_fn, steps, lr, out, ckpt_every, extra_state=(), warmup=100):
+    """AdamW with warmup and cosine decay; tqdm progress; checkpoint and resume through Accelerate."""
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
+    model, opt, sched = accelerator.prepare(model, opt, sched)
+    for obj in extra_state:
+        accelerator.register_for_checkpointing(obj)
+    ckpt = pathlib.Path(out, name, "checkpoint")
+    start = 0
+    if (ckpt / "step.json").exists():
+        accelerator.load_state(str(ckpt))
+        start = json.loads((ckpt / "step.json").read_text())["step"]
+        accelerator.print(f"[{name}] resuming at step {start}")
+    losses = []
+    bar = tqdm(range(start, steps), desc=name, initial=start, total=steps, disable=not accelerator.is_main_process)
+    for step in bar:
+        loss, shown = step_fn(model, step)
+        opt.zero_grad(set_to_none=True)
+        accelerator.backward(loss)
+        accelerator.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        losses.append(shown)
+        if step % 20 == 0:
+            bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
+        if (step + 1) % ckpt_every == 0 or step + 1 == steps:
+            accelerator.save_state(str(ckpt))
+            (ckpt / "step.json").write_text(json.dumps({"step": step + 1}))
+    model = accelerator.unwrap_model(model)
+    # Forget this stage's objects so the next stage's checkpoints hold only its own.
+    accelerator.free_memory()
+    accelerator._custom_objects.clear()
+    return model, losses
+
+
+def _done(out, name):
+    return pathlib.Path(out, name, "final").exists()
+
+
+def _log_time(out, name, seconds, **extra):
+    path = pathlib.Path(out, "times.json")
+    times = json.loads(path.read_text()) if path.exists() else {}
+    times[name] = times.get(name, 0.0) + seconds
+    times.update({f"{name}_{k}": v for k, v in extra.items()})
+    path.write_text(json.dumps(times, indent=2))
+
+
+# ---------------------------------------------------------------- stages
+
+def train_clip(args, accelerator, tokenizer):
+    images, captions = make_dataset(args.n_train, seed=args.seed)
+    ids = tokenize(tokenizer, captions)
+    torch.manual_seed(args.seed)
+    model = tinysd.make_clip()
+    g = torch.Generator().manual_seed(args.seed + accelerator.process_index)
+
+    def step_fn(m, step):
+        idx = torch.randint(0, len(images), (args.clip_batch,), generator=g)
+        loss = clip_loss(m, to_pixels(images[idx.numpy()]), ids[idx])
+        return loss, loss.item()
+
+    t0 = time.time()
+    model, losses = run_stage("clip", accelerator, model, model.parameters(), step_fn, args.clip_steps, 1e-3,
+                              args.out, args.ckpt_every, warmup=100)
+    model.save_pretrained(pathlib.Path(args.out, "clip", "final"))
+    _log_time(args.out, "clip", time.time() - t0, final_loss=float(np.mean(losses[-50:])) if losses else None)
+
+
+def train_vae(args, accelerator):
+    images, _ = make_dataset(args.n_train, seed=args.seed + 1)
+    torch.manual_seed(args.seed)
+    vae = tinysd.make_vae()
+    g = torch.Generator().manual_seed(args.seed + 10 + accelerator.process_index)
+
+    def step_fn(m, step):
+        idx = torch.randint(0, len(images), (args.vae_batch,), generator=g)
+        loss, mse = vae_loss(m, to_pixels(images[idx.numpy()]), g)
+        return loss, mse.item()
+
+    t0 = time.time()
+    vae, losses = run_stage("vae", accelerator, vae, vae.parameters(), step_fn, args.vae_steps, 1e-3,
+                            args.out, args.ckpt_every, warmup=100)
+    # Measure the scaling factor: 1 / std of (sampled) latents, so scaled latents have unit variance.
+    vae.eval()
+    with torch.no_grad():
+        z = torch.cat([vae.encode(to_pixels(images[i : i + 256])).latent_dist.sample(g) for i in range(0, min(len(images), 2048), 256)])
+    vae.register_to_config(scaling_factor=float(1.0 / z.std()))
+    vae.save_pretrained(pathlib.Path(args.out, "vae", "final"))
+    _log_time(args.out, "vae", time.time() - t0, scaling_factor=vae.config.scaling_factor,
+              final_mse=float(np.mean(losses[-50:])) if losses else None)
+
+
+class EMA(torch.nn.Module):
+    """An exponential moving average of a model's weights (the U-Net Stable Diffusion ships is one)."""
+
+    def __init__(self, model, decay: float = 0.999):
+        super().__init__()
+        self.shadow = copy.deepcopy(model).requires_grad_(False)
+        self.decay = decay
+
+    @torch.no_grad()
+    def update(self, model, step):
+        d = min(self.decay, (1 + step) / (10 + step))
+        for s, p in zip(self.shadow.parameters(), model.parameters()):
+            s.lerp_(p.detach(), 1 - d)
+
+
+def train_unet(args, accelerator, tokenizer):
+    from diffusers import AutoencoderKL
+    from transformers import CLIPTextModel
+
+    images, captions = make_dataset(args.n_train, seed=args.seed + 2)
+    vae = AutoencoderKL.from_pretrained(pathlib.Path(args.out, "vae", "final")).eval()
+    text_encoder = CLIPTextModel.from_pretrained(pathlib.Path(args.out, "clip", "final")).eval()
+    g = torch.Generator().manual_seed(args.seed + 20 + accelerator.process_index)
+    # Encode every image once: the latent distribution's mean and std, sampled afresh each step.
+    with torch.no_grad():
+        dists = [vae.encode(to_pixels(images[i : i + 256])).latent_dist for i in
+                 tqdm(range(0, len(images), 256), desc="encoding latents", disable=not accelerator.is_main_process)]
+    mean = torch.cat([d.mean for d in dists])
+    std = torch.cat([d.std for d in dists])
+    ids = tokenize(tokenizer, captions)
+    empty = tokenize(tokenizer, [""])
+    scale = vae.config.scaling_factor
+    abar = tinysd.make_scheduler().alphas_cumprod
+    torch.manual_seed(args.seed)
+    unet = tinysd.make_unet()
+    ema = EMA(unet)
+
+    def step_fn(m, step):
+        idx = torch.randint(0, len(images), (args.unet_batch,), generator=g)
+        latents = (mean[idx] + std[idx] * torch.randn(mean[idx].shape, generator=g)) * scale
+        batch_ids = ids[idx].clone()
+        drop = torch.rand(len(idx), generator=g) < 0.1  # 10% empty prompts, for classifier-free guidance
+        batch_ids[drop] = empty
+        with torch.no_grad():
+            states = text_encoder(batch_ids).last_hidden_state
+        loss = unet_loss(m, latents, states, abar, g)
+        if step > 0:
+            ema.update(accelerator.unwrap_model(m), step)
+        return loss, loss.item()
+
+    t0 = time.time()
+    unet, losses = run_stage("unet", accelerator, unet, unet.parameters(), step_fn, args.unet_steps, 1e-3,
+                             args.out, args.ckpt_every, extra_state=(ema,), warmup=200)
+    ema.update(unet, args.unet_steps)
+    ema.shadow.save_pretrained(pathlib.Path(args.out, "unet", "final"))
+    _log_time(args.out, "unet", time.time() - t0, final_loss=float(np.mean(losses[-100:])) if losses else None)
+
+
+# ---------------------------------------------------------------- export
+
+def export(out, folder, overwrite: bool = False):
+    """Assemble the diffusers folder (model_index.json, tokenizer, text_encoder, vae, unet, scheduler, clip)."""
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPModel, CLIPTextModel
+
+    folder = pathlib.Path(folder)
+    if folder.exists() and any(folder.iterdir()):
+        if not overwrite:
+            raise FileExistsError(f"{folder} exists and is not empty; pass --overwrite to replace it.")
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    tinysd.build_tokenizer(save_to=folder / "tokenizer")
+    clip = CLIPModel.from_pretrained(pathlib.Path(out, "clip", "final"))
+    text = CLIPTextModel.from_pretrained(pathlib.Path(out, "clip", "final"))
+    # fp16 on disk keeps the repo small; the configs say float32 so loading gives fp32 on the CPU.
+    for model, sub in ((clip, "clip"), (text, "text_encoder")):
+        model.half().save_pretrained(folder / sub)
+        _force_fp32_config(folder / sub)
+    AutoencoderKL.from_pretrained(pathlib.Path(out, "vae", "final")).save_pretrained(folder / "vae")
+    UNet2DConditionModel.from_pretrained(pathlib.Path(out, "unet", "final")).half().save_pretrained(folder / "unet")
+    tinysd.make_scheduler().save_pretrained(folder / "scheduler")
+    tinysd.write_model_index(folder)
+    times = pathlib.Path(out, "times.json")
+    if times.exists():
+        shutil.copy(times, folder / "training_times.json")
+
+
+def _force_fp32_config(path):
+    cfg_path = pathlib.Path(path, "config.json")
+    cfg = json.loads(cfg_path.read_text())
+    for key in ("torch_dtype", "dtype"):
+        cfg[key] = "float32"
+    cfg_path.write_text(json.dumps(cfg, indent=2))
+
+
+# ---------------------------------------------------------------- main
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Train TinySD from scratch (resumable).")
+    parser.add_argument("--out", default="runs/tinysd", help="run folder for checkpoints and finished stages")
+    parser.add_argument("--stages", default="clip,vae,unet", help="comma-separated subset of clip,vae,unet")
+    parser.add_argument("--export", default=None, help="write the diffusers folder here when all stages are done")
+    parser.add_argument("--overwrite", action="store_true", help="allow --export to replace an existing folder")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--n-train", type=int, default=40000, help="procedural training scenes")
+    parser.add_argument("--clip-steps", type=int, default=STEPS["clip"])
+    parser.add_argument("--vae-steps", type=int, default=STEPS["vae"])
+    parser.add_argument("--unet-steps", type=int, default=STEPS["unet"])
+    parser.add_argument("--clip-batch", type=int, default=128)
+    parser.add_argument("--vae-batch", type=int, default=16)
+    parser.add_argument("--unet-batch", type=int, default=64)
+    parser.add_argument("--ckpt-every", type=int, default=250)
+    args = parser.parse_args(argv)
+
+    from accelerate import Accelerator
+
+    accelerator = Accelerator(cpu=not torch.cuda.is_available())
+    pathlib.Path(args.out).mkdir(parents=True, exist_ok=True)
+    tokenizer = tinysd.build_tokenizer()
+    stages = [s.strip() for s in args.stages.split(",") if s.strip()]
+    unknown = set(stages) - {"clip", "vae", "unet"}
+    if unknown:
+        parser.error(f"unknown stage(s) {sorted(unknown)}; choose from clip, vae, unet")
+    for name, fn in (("clip", lambda: train_clip(args, accelerator, tokenizer)),
+                     ("vae", lambda: train_vae(args, accelerator)),
+                     ("unet", lambda: train_unet(args, accelerator, tokenizer))):
+        if name not in stages:
+            continue
+        if _done(args.out, name):
+            accelerator.print(f"[{name}] already finished in {args.out}/{name}/final, skipping")
+            continue
+        fn()
+    if args.export and accelerator.is_main_process:
+        export(args.out, args.export, args.overwrite)
+        accelerator.print(f"exported TinySD to {args.export}")
+
+
+if __name__ == "__main__":
+    main()
