@@ -22,11 +22,12 @@ lab: setup
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
 
 # pytest for the library, nbval for every lesson (each cell must run; asserts are the checks).
+test: export HF_HUB_OFFLINE=1
 test: setup
-	$(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
+	$(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env
 
 test-fast: setup
-	$(PY) -m pytest tests -p no:cacheprovider
+	$(PY) -m pytest tests
 
 bench: setup
 	$(PY) scripts/bench_data.py

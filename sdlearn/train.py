@@ -38,7 +38,8 @@ from .data import World
 
 __all__ = ["main", "make_dataset", "clip_loss", "vae_loss", "unet_loss"]
 
-STEPS = {"clip": 1000, "vae": 2500, "unet": 4000}
+STEPS = {"clip": 1000, "vae": 2500, "unet": 4000, "depth": 1500, "variant_unet": 1500}
+ALL_STAGES = ("clip", "vae", "unet", "depth", "unet_depth", "unet_inpaint")
 
 
 # ---------------------------------------------------------------- data
@@ -85,12 +86,18 @@ def vae_loss(vae, pixels: torch.Tensor, generator: torch.Generator, kl_weight: f
     return mse + kl_weight * kl, mse
 
 
-def unet_loss(unet, latents, text_states, abar, generator):
-    """The epsilon-prediction objective on latents: || eps - eps_theta(z_t, t, text) ||^2."""
+def unet_loss(unet, latents, text_states, abar, generator, extra=None):
+    """The epsilon-prediction objective on latents: || eps - eps_theta(z_t, t, text) ||^2.
+
+    `extra` holds conditioning channels appended to the noisy latents (depth, or mask and
+    masked-image latents for inpainting), in the order diffusers' pipelines append them.
+    """
     noise = torch.randn(latents.shape, generator=generator)
     t = torch.randint(0, len(abar), (latents.shape[0],), generator=generator)
     a = abar[t].view(-1, 1, 1, 1)
     noisy = a.sqrt() * latents + (1 - a).sqrt() * noise
+    if extra is not None:
+        noisy = torch.cat([noisy, extra], dim=1)
     pred = unet(noisy, t, encoder_hidden_states=text_states).sample
     return F.mse_loss(pred, noise)
 
@@ -277,6 +284,47 @@ def export(out, folder, overwrite: bool = False):
         shutil.copy(times, folder / "training_times.json")
 
 
+def export_variants(out, folder, overwrite: bool = False):
+    """Write tinysd-depth/ and tinysd-inpaint/ next to `folder`, sharing its VAE, tokenizer and
+    text encoder through relative symlinks instead of copies."""
+    import os
+
+    from diffusers import UNet2DConditionModel
+    from transformers import DPTForDepthEstimation, DPTImageProcessor
+
+    folder = pathlib.Path(folder)
+    made = []
+    for name, stage, pipeline in (("tinysd-depth", "unet_depth", "StableDiffusionDepth2ImgPipeline"),
+                                  ("tinysd-inpaint", "unet_inpaint", "StableDiffusionInpaintPipeline")):
+        if not pathlib.Path(out, stage, "final").exists():
+            continue
+        target = folder.parent / name
+        if target.exists() and any(target.iterdir()):
+            if not overwrite:
+                raise FileExistsError(f"{target} exists and is not empty; pass --overwrite to replace it.")
+            shutil.rmtree(target)
+        target.mkdir(parents=True)
+        for part in ("vae", "text_encoder", "tokenizer"):
+            os.symlink(os.path.join("..", folder.name, part), target / part)
+        UNet2DConditionModel.from_pretrained(pathlib.Path(out, stage, "final")).half().save_pretrained(target / "unet")
+        tinysd.make_scheduler().save_pretrained(target / "scheduler")
+        parts = {}
+        if stage == "unet_depth":
+            DPTForDepthEstimation.from_pretrained(pathlib.Path(out, "depth", "final")).save_pretrained(target / "depth_estimator")
+            DPTImageProcessor.from_pretrained(pathlib.Path(out, "depth", "final")).save_pretrained(target / "feature_extractor")
+            parts = {"depth_estimator": ["transformers", "DPTForDepthEstimation"],
+                     "feature_extractor": ["transformers", "DPTImageProcessor"]}
+            tinysd.write_model_index(target, pipeline, **parts)
+            index = json.loads((target / "model_index.json").read_text())
+            for key in ("safety_checker", "requires_safety_checker"):
+                index.pop(key, None)
+            (target / "model_index.json").write_text(json.dumps(index, indent=2) + "\n")
+        else:
+            tinysd.write_model_index(target, pipeline)
+        made.append(target)
+    return made
+
+
 def _force_fp32_config(path):
     cfg_path = pathlib.Path(path, "config.json")
     cfg = json.loads(cfg_path.read_text())
@@ -290,7 +338,7 @@ def _force_fp32_config(path):
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Train TinySD from scratch (resumable).")
     parser.add_argument("--out", default="runs/tinysd", help="run folder for checkpoints and finished stages")
-    parser.add_argument("--stages", default="clip,vae,unet", help="comma-separated subset of clip,vae,unet")
+    parser.add_argument("--stages", default=",".join(ALL_STAGES), help=f"comma-separated subset of {','.join(ALL_STAGES)}")
     parser.add_argument("--export", default=None, help="write the diffusers folder here when all stages are done")
     parser.add_argument("--overwrite", action="store_true", help="allow --export to replace an existing folder")
     parser.add_argument("--seed", type=int, default=0)
@@ -301,6 +349,10 @@ def main(argv=None):
     parser.add_argument("--clip-batch", type=int, default=128)
     parser.add_argument("--vae-batch", type=int, default=16)
     parser.add_argument("--unet-batch", type=int, default=64)
+    parser.add_argument("--depth-steps", type=int, default=STEPS["depth"])
+    parser.add_argument("--variant-unet-steps", type=int, default=STEPS["variant_unet"])
+    parser.add_argument("--n-variant", type=int, default=20000, help="scenes for the depth and inpaint stages")
+    parser.add_argument("--variant-batch", type=int, default=32, help="batch size of the depth estimator")
     parser.add_argument("--ckpt-every", type=int, default=250)
     args = parser.parse_args(argv)
 
@@ -310,12 +362,17 @@ def main(argv=None):
     pathlib.Path(args.out).mkdir(parents=True, exist_ok=True)
     tokenizer = tinysd.build_tokenizer()
     stages = [s.strip() for s in args.stages.split(",") if s.strip()]
-    unknown = set(stages) - {"clip", "vae", "unet"}
+    unknown = set(stages) - set(ALL_STAGES)
     if unknown:
-        parser.error(f"unknown stage(s) {sorted(unknown)}; choose from clip, vae, unet")
+        parser.error(f"unknown stage(s) {sorted(unknown)}; choose from {', '.join(ALL_STAGES)}")
+    from . import train_variants as tv
+
     for name, fn in (("clip", lambda: train_clip(args, accelerator, tokenizer)),
                      ("vae", lambda: train_vae(args, accelerator)),
-                     ("unet", lambda: train_unet(args, accelerator, tokenizer))):
+                     ("unet", lambda: train_unet(args, accelerator, tokenizer)),
+                     ("depth", lambda: tv.train_depth_estimator(args, accelerator, run_stage, _log_time)),
+                     ("unet_depth", lambda: tv.train_unet_depth(args, accelerator, run_stage, _log_time, tokenizer)),
+                     ("unet_inpaint", lambda: tv.train_unet_inpaint(args, accelerator, run_stage, _log_time, tokenizer))):
         if name not in stages:
             continue
         if _done(args.out, name):
@@ -325,6 +382,8 @@ def main(argv=None):
     if args.export and accelerator.is_main_process:
         export(args.out, args.export, args.overwrite)
         accelerator.print(f"exported TinySD to {args.export}")
+        for path in export_variants(args.out, args.export, args.overwrite):
+            accelerator.print(f"exported {path}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,195 @@
+"""Measure TinySD: prints a table of what the judge reads from generated images, VAE PSNR and CLIP retrieval.
+
+    python -m sdlearn.eval                       # the shipped TinySD
+    python -m sdlearn.eval --model path/to/folder --n 200
+
+A benchmark, not a test: it takes a few minutes on a CPU.
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import time
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .data import HELD_OUT, SYNONYMS, World
+from .judge import judge, parse_prompt
+
+__all__ = ["single_object_prompts", "judge_prompts", "vae_psnr", "clip_retrieval", "synonym_similarities", "main"]
+
+
+def single_object_prompts(n: int, seed: int, split: str = "train", need_position: bool = False) -> list[str]:
+    """n single-object captions from the world (templates and synonyms), optionally only ones with a position."""
+    world = World(seed=seed, split=split, p_two=0.0)
+    prompts, i = [], 0
+    while len(prompts) < n:
+        caption = world[i].caption
+        i += 1
+        if need_position and parse_prompt(caption)["position"] is None:
+            continue
+        prompts.append(caption)
+    return prompts
+
+
+def generate(pipe, prompts, guidance_scale, steps=25, seed=0, batch=50):
+    """Images for prompts with a fixed seed per prompt index, in batches."""
+    images = []
+    for start in tqdm(range(0, len(prompts), batch), desc=f"generating (guidance {guidance_scale})", leave=False):
+        chunk = prompts[start : start + batch]
+        gens = [torch.Generator().manual_seed(seed + start + k) for k in range(len(chunk))]
+        out = pipe(chunk, num_inference_steps=steps, guidance_scale=guidance_scale, generator=gens,
+                   height=64, width=64, output_type="np")
+        images += [(im * 255).round().astype(np.uint8) for im in out.images]
+    return images
+
+
+def judge_prompts(images, prompts) -> dict[str, float]:
+    """Fraction of images whose judged colour / shape / position equals what the prompt asked for."""
+    hits = {"colour": [], "shape": [], "position": []}
+    for img, prompt in zip(images, prompts):
+        want, got = parse_prompt(prompt), judge(img)
+        for key in hits:
+            if want[key] is not None:
+                hits[key].append(getattr(got, key) == want[key])
+    return {k: float(np.mean(v)) if v else float("nan") for k, v in hits.items()}
+
+
+@torch.no_grad()
+def vae_psnr(vae, n: int = 256, seed: int = 999) -> float:
+    """Mean PSNR (dB) of VAE round trips on held-out procedural images (a seed never trained on)."""
+    world = World(seed=seed, split="all")
+    images = np.stack([world[i].image for i in range(n)])
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1
+    recon = torch.cat([vae.decode(vae.encode(x[i : i + 64]).latent_dist.mode()).sample for i in range(0, n, 64)])
+    mse = (((recon.clamp(-1, 1) - x) / 2) ** 2).flatten(1).mean(1)
+    return float((10 * torch.log10(1 / mse)).mean())
+
+
+def caption_fits(caption: str, scene) -> bool:
+    """Is `caption` a true description of `scene`? (colour, shape, position and relation as stated)."""
+    if scene.relation is None:
+        want = parse_prompt(caption)
+        o = scene.objects[0]
+        return (want["colour"] in (None, o.colour) and want["shape"] in (None, o.shape)
+                and want["position"] in (None, o.position) and " above " not in caption and "left of" not in caption)
+    for phrase in (" to the left of ", " left of ", " above "):
+        if phrase in caption:
+            a, b = caption.split(phrase, 1)
+            rel = "left of" if "left" in phrase else "above"
+            if rel != scene.relation:
+                return False
+            pa, pb = parse_prompt(a), parse_prompt(b)
+            oa, ob = scene.objects
+            return pa["colour"] == oa.colour and pa["shape"] == oa.shape and pb["colour"] == ob.colour and pb["shape"] == ob.shape
+    return False
+
+
+@torch.no_grad()
+def clip_retrieval(clip, tokenizer, groups: int = 10, k: int = 32, seed: int = 777) -> float:
+    """Caption -> image top-1 among k held-out candidates, averaged over groups.
+
+    The captions leave some attributes out ("a red circle" fits any red circle), so a retrieval
+    counts as right when the retrieved image fits the caption.
+    """
+    world = World(seed=seed, split="all")
+    right = []
+    for gidx in range(groups):
+        scenes = [world[gidx * k + i] for i in range(k)]
+        x = torch.from_numpy(np.stack([s.image for s in scenes])).permute(0, 3, 1, 2).float() / 127.5 - 1
+        ids = tokenizer([s.caption for s in scenes], padding="max_length", max_length=77, truncation=True,
+                        return_tensors="pt").input_ids
+        out = clip(input_ids=ids, pixel_values=x)
+        best = out.logits_per_text.argmax(1)
+        right += [caption_fits(s.caption, scenes[int(j)]) for s, j in zip(scenes, best)]
+    return float(np.mean(right))
+
+
+@torch.no_grad()
+def synonym_similarities(text_encoder_with_projection, tokenizer):
+    """Cosine similarities between words of the same kind, each word embedded in a few carrier sentences.
+
+    Returns a list of (kind, word_a, word_b, is_synonym, cosine).
+    """
+    kinds = {
+        "shape": (["square", "box", "circle", "disc", "triangle"], ["a red {}", "a big blue {}", "a {} on the left"]),
+        "size": (["large", "big", "small", "tiny"], ["a {} red circle", "a {} green square", "there is a {} blue triangle"]),
+        "colour": (["purple", "violet", "red", "orange", "yellow", "green", "blue"],
+                   ["a {} circle", "a small {} square", "an image of a {} triangle"]),
+    }
+    rows = []
+    for kind, (words, templates) in kinds.items():
+        emb = {}
+        for w in words:
+            prompts = [t.format(w) for t in templates]
+            ids = tokenizer(prompts, padding="max_length", max_length=77, return_tensors="pt").input_ids
+            e = text_encoder_with_projection(ids)
+            e = torch.nn.functional.normalize(e, dim=-1).mean(0)
+            emb[w] = torch.nn.functional.normalize(e, dim=0)
+        canon = {w: next((c for c, syn in SYNONYMS.items() if w in syn), w) for w in words}
+        for a, b in itertools.combinations(words, 2):
+            rows.append((kind, a, b, canon[a] == canon[b], float(emb[a] @ emb[b])))
+    return rows
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=None, help="TinySD folder (default: the shipped one)")
+    parser.add_argument("--n", type=int, default=200, help="prompts per row")
+    parser.add_argument("--steps", type=int, default=25)
+    args = parser.parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+    from diffusers import DDIMScheduler, StableDiffusionPipeline
+    from transformers import CLIPModel
+
+    from . import tinysd
+
+    folder = args.model or str(tinysd.DEFAULT_FOLDER)
+    pipe = StableDiffusionPipeline.from_pretrained(folder)
+    pipe.scheduler = DDIMScheduler.from_config(pipe.scheduler.config)
+    pipe.set_progress_bar_config(disable=True)
+    rows = []
+    t0 = time.time()
+    single = single_object_prompts(args.n, seed=1001)
+    for g in (7.5, 1.0):
+        r = judge_prompts(generate(pipe, single, g, args.steps), single)
+        rows.append((f"single object, guidance {g}", args.n, r["colour"], r["shape"], float("nan")))
+    positioned = single_object_prompts(args.n, seed=1002, need_position=True)
+    r = judge_prompts(generate(pipe, positioned, 7.5, args.steps), positioned)
+    rows.append(("with a position phrase, guidance 7.5", args.n, r["colour"], r["shape"], r["position"]))
+    held = single_object_prompts(args.n, seed=1003, split="heldout")
+    r = judge_prompts(generate(pipe, held, 7.5, args.steps), held)
+    held_name = ", ".join(f"{c} {s}" for c, s in HELD_OUT)
+    rows.append((f"held out ({held_name}), guidance 7.5", args.n, r["colour"], r["shape"], float("nan")))
+    gen_time = time.time() - t0
+
+    print(f"\nTinySD from {folder}: {args.steps} DDIM steps, 64x64, judged from pixels\n")
+    print("| prompts | n | colour | shape | position |")
+    print("| --- | --- | --- | --- | --- |")
+    fmt = lambda v: "-" if v != v else f"{v:.1%}"
+    for name, n, c, s, p in rows:
+        print(f"| {name} | {n} | {fmt(c)} | {fmt(s)} | {fmt(p)} |")
+    print(f"\n(generation and judging took {gen_time:.0f} s)")
+
+    psnr = vae_psnr(pipe.vae)
+    clip = CLIPModel.from_pretrained(os.path.join(folder, "clip")).eval()
+    top1 = clip_retrieval(clip, pipe.tokenizer)
+    sims = synonym_similarities(lambda ids: clip.get_text_features(input_ids=ids), pipe.tokenizer)
+    print("\n| metric | value | target |")
+    print("| --- | --- | --- |")
+    print(f"| VAE PSNR on 256 held-out images | {psnr:.2f} dB | >= 28 dB |")
+    print(f"| CLIP caption -> image top-1 among 32 (10 groups) | {top1:.1%} | >= 90% |")
+    for kind in ("shape", "size", "colour"):
+        syn = [c for k, a, b, s, c in sims if k == kind and s]
+        non = [c for k, a, b, s, c in sims if k == kind and not s]
+        ok = min(syn) > max(non)
+        print(f"| {kind}: lowest synonym-pair cosine vs highest non-synonym | {min(syn):.3f} vs {max(non):.3f} | "
+              f"{'holds' if ok else 'FAILS'} |")
+
+
+if __name__ == "__main__":
+    main()

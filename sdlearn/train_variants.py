@@ -1,0 +1,205 @@
+"""Train the depth estimator and TinySD's depth-to-image and inpainting U-Nets.
+
+Stable Diffusion 2's depth model conditions its U-Net on a depth map that MiDaS (a DPT
+network, Ranftl et al. 2021) estimates from the input image: one extra input channel. Its
+inpainting model gets the mask and the VAE latents of the masked image: five extra
+channels. Both start from the text-to-image U-Net, with zero weights on the new input
+channels so that training begins from the parent model's behaviour. These stages run from
+`python -m sdlearn.train` after the main ones (`--stages depth,unet_depth,unet_inpaint`).
+"""
+from __future__ import annotations
+
+import pathlib
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from . import tinysd
+from .data import World
+
+__all__ = ["make_depth_estimator", "make_depth_processor", "expand_conv_in", "depth_condition", "random_masks",
+           "train_depth_estimator", "train_unet_depth", "train_unet_inpaint"]
+
+
+def make_depth_estimator():
+    """A small `DPTForDepthEstimation` (ViT backbone on 8x8 patches of 64x64 images, 0.5 M parameters).
+
+    Like MiDaS it predicts *relative inverse depth*: larger values are nearer.
+    """
+    from transformers import DPTConfig, DPTForDepthEstimation
+
+    cfg = DPTConfig(image_size=64, patch_size=8, hidden_size=64, num_hidden_layers=4, num_attention_heads=4,
+                    intermediate_size=256, backbone_out_indices=[0, 1, 2, 3], neck_hidden_sizes=[16, 32, 48, 64],
+                    reassemble_factors=[4, 2, 1, 0.5], fusion_hidden_size=32, use_batch_norm_in_fusion_residual=False)
+    return DPTForDepthEstimation(cfg)
+
+
+def make_depth_processor():
+    """The `DPTImageProcessor` matching the estimator: resize to 64x64, scale to [-1, 1]."""
+    from transformers import DPTImageProcessor
+
+    return DPTImageProcessor(size={"height": 64, "width": 64}, keep_aspect_ratio=False, ensure_multiple_of=8,
+                             do_normalize=True, image_mean=[0.5] * 3, image_std=[0.5] * 3)
+
+
+def nearness(depth: np.ndarray) -> np.ndarray:
+    """The world's depth (0 near .. 1 far, background 1) as MiDaS-style inverse depth: 1 - depth."""
+    return 1.0 - depth
+
+
+def expand_conv_in(unet, in_channels: int):
+    """A copy of `unet` whose first convolution takes `in_channels`; the extra channels start at zero."""
+    from diffusers import UNet2DConditionModel
+
+    config = dict(unet.config)
+    config["in_channels"] = in_channels
+    new = UNet2DConditionModel.from_config(config)
+    state = unet.state_dict()
+    w = state["conv_in.weight"]  # (C_out, 4, 3, 3)
+    wide = torch.zeros(w.shape[0], in_channels, *w.shape[2:])
+    wide[:, : w.shape[1]] = w
+    state["conv_in.weight"] = wide
+    new.load_state_dict(state)
+    return new
+
+
+def depth_condition(depth_maps: torch.Tensor, latent_size: int) -> torch.Tensor:
+    """Depth (B, H, W), larger = nearer -> the U-Net's extra channel, exactly as
+    `StableDiffusionDepth2ImgPipeline.prepare_depth_map` makes it: bicubic resize to the latent
+    size, then min-max scaled to [-1, 1] per image."""
+    d = F.interpolate(depth_maps[:, None], size=(latent_size, latent_size), mode="bicubic", align_corners=False)
+    lo = d.amin(dim=(1, 2, 3), keepdim=True)
+    hi = d.amax(dim=(1, 2, 3), keepdim=True)
+    return 2.0 * (d - lo) / (hi - lo).clamp_min(1e-6) - 1.0
+
+
+def random_masks(scenes, generator: torch.Generator, size: int = 64) -> torch.Tensor:
+    """Inpainting masks (B, 1, H, W), 1 = repaint: half the time an object's (dilated) mask, half a random box."""
+    masks = torch.zeros(len(scenes), 1, size, size)
+    for i, s in enumerate(scenes):
+        if torch.rand(1, generator=generator).item() < 0.5:
+            k = int(torch.randint(0, len(s.objects), (1,), generator=generator))
+            m = torch.from_numpy(s.masks[k]).float()[None, None]
+            masks[i] = (F.max_pool2d(m, 9, stride=1, padding=4) > 0).float()[0]
+        else:
+            h, w = (int(v) for v in torch.randint(size // 4, size * 3 // 4, (2,), generator=generator))
+            y, x = int(torch.randint(0, size - h + 1, (1,), generator=generator)), int(torch.randint(0, size - w + 1, (1,), generator=generator))
+            masks[i, :, y : y + h, x : x + w] = 1
+    return masks
+
+
+def _scenes(n, seed):
+    return World(seed=seed, split="train").batch(0, n)
+
+
+def train_depth_estimator(args, accelerator, run_stage, log_time):
+    scenes = _scenes(args.n_variant, args.seed + 30)
+    images = np.stack([s.image for s in scenes])
+    targets = torch.from_numpy(np.stack([nearness(s.depth) for s in scenes]))
+    torch.manual_seed(args.seed)
+    model = make_depth_estimator()
+    g = torch.Generator().manual_seed(args.seed + 31 + accelerator.process_index)
+
+    def step_fn(m, step):
+        idx = torch.randint(0, len(images), (args.variant_batch,), generator=g)
+        x = torch.from_numpy(images[idx.numpy()]).permute(0, 3, 1, 2).float() / 127.5 - 1
+        pred = m(pixel_values=x).predicted_depth[:, None]
+        pred = F.interpolate(pred, size=targets.shape[-2:], mode="area")[:, 0]
+        loss = F.mse_loss(pred, targets[idx])
+        return loss, loss.item()
+
+    t0 = time.time()
+    model, losses = run_stage("depth", accelerator, model, model.parameters(), step_fn, args.depth_steps, 2e-3,
+                              args.out, args.ckpt_every, warmup=100)
+    model.save_pretrained(pathlib.Path(args.out, "depth", "final"))
+    make_depth_processor().save_pretrained(pathlib.Path(args.out, "depth", "final"))
+    log_time(args.out, "depth", time.time() - t0, final_loss=float(np.mean(losses[-50:])) if losses else None)
+
+
+def _frozen_parts(args):
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPTextModel
+
+    vae = AutoencoderKL.from_pretrained(pathlib.Path(args.out, "vae", "final")).eval()
+    text_encoder = CLIPTextModel.from_pretrained(pathlib.Path(args.out, "clip", "final")).eval()
+    unet = UNet2DConditionModel.from_pretrained(pathlib.Path(args.out, "unet", "final"))
+    return vae, text_encoder, unet
+
+
+def _encode_all(vae, pixels, desc):
+    with torch.no_grad():
+        dists = [vae.encode(pixels[i : i + 256]).latent_dist for i in tqdm(range(0, len(pixels), 256), desc=desc)]
+    return torch.cat([d.mean for d in dists]), torch.cat([d.std for d in dists])
+
+
+def _train_conditioned_unet(name, args, accelerator, run_stage, log_time, tokenizer, in_channels, extra_fn, seed_offset):
+    """Shared loop for the variant U-Nets: `extra_fn(idx, g)` returns the extra input channels for a batch."""
+    from .train import EMA, tokenize, unet_loss
+
+    vae, text_encoder, parent = _frozen_parts(args)
+    torch.manual_seed(args.seed)
+    unet = expand_conv_in(parent, in_channels)
+    ema = EMA(unet)
+    ids = tokenize(tokenizer, [s.caption for s in args._scenes])
+    empty = tokenize(tokenizer, [""])
+    scale = vae.config.scaling_factor
+    abar = tinysd.make_scheduler().alphas_cumprod
+    mean, std = args._latents
+    g = torch.Generator().manual_seed(args.seed + seed_offset + accelerator.process_index)
+
+    def step_fn(m, step):
+        idx = torch.randint(0, len(ids), (args.unet_batch,), generator=g)
+        latents = (mean[idx] + std[idx] * torch.randn(mean[idx].shape, generator=g)) * scale
+        batch_ids = ids[idx].clone()
+        batch_ids[torch.rand(len(idx), generator=g) < 0.1] = empty
+        with torch.no_grad():
+            states = text_encoder(batch_ids).last_hidden_state
+        loss = unet_loss(m, latents, states, abar, g, extra=extra_fn(idx, g))
+        if step > 0:
+            ema.update(accelerator.unwrap_model(m), step)
+        return loss, loss.item()
+
+    t0 = time.time()
+    unet, losses = run_stage(name, accelerator, unet, unet.parameters(), step_fn, args.variant_unet_steps, 5e-4,
+                             args.out, args.ckpt_every, extra_state=(ema,), warmup=100)
+    ema.update(unet, args.variant_unet_steps)
+    ema.shadow.save_pretrained(pathlib.Path(args.out, name, "final"))
+    log_time(args.out, name, time.time() - t0, final_loss=float(np.mean(losses[-100:])) if losses else None)
+
+
+def _prepare_scenes(args, vae, seed_offset):
+    from .train import to_pixels
+
+    args._scenes = _scenes(args.n_variant, args.seed + seed_offset)
+    pixels = to_pixels(np.stack([s.image for s in args._scenes]))
+    args._latents = _encode_all(vae, pixels, "encoding latents")
+    return pixels
+
+
+def train_unet_depth(args, accelerator, run_stage, log_time, tokenizer):
+    vae, _, _ = _frozen_parts(args)
+    _prepare_scenes(args, vae, 40)
+    depth = torch.from_numpy(np.stack([nearness(s.depth) for s in args._scenes]))
+    cond = depth_condition(depth, 8)  # (N, 1, 8, 8), precomputed once
+    _train_conditioned_unet("unet_depth", args, accelerator, run_stage, log_time, tokenizer, 5,
+                            lambda idx, g: cond[idx], 41)
+
+
+def train_unet_inpaint(args, accelerator, run_stage, log_time, tokenizer):
+    vae, _, _ = _frozen_parts(args)
+    pixels = _prepare_scenes(args, vae, 50)
+    g = torch.Generator().manual_seed(args.seed + 51)
+    masks = random_masks(args._scenes, g)  # one fixed mask per scene
+    masked = pixels * (masks < 0.5)  # as the pipeline does: masked pixels become 0 (mid-grey)
+    m_mean, m_std = _encode_all(vae, masked, "encoding masked images")
+    scale = vae.config.scaling_factor
+    small_masks = F.interpolate(masks, size=(8, 8))  # nearest, as in the pipeline
+
+    def extra(idx, gen):
+        masked_latents = (m_mean[idx] + m_std[idx] * torch.randn(m_mean[idx].shape, generator=gen)) * scale
+        return torch.cat([small_masks[idx], masked_latents], dim=1)
+
+    _train_conditioned_unet("unet_inpaint", args, accelerator, run_stage, log_time, tokenizer, 9, extra, 52)

@@ -1,0 +1,61 @@
+"""One training step of each TinySD component runs, and a few steps on one tiny batch lower its loss."""
+import torch
+
+from sdlearn import tinysd, train
+
+
+def _images_and_ids(n=8):
+    images, captions = train.make_dataset(n, seed=0)
+    return train.to_pixels(images), train.tokenize(tinysd.build_tokenizer(), captions)
+
+
+def _fit(model, loss_fn, steps=8, lr=2e-3):
+    opt = torch.optim.AdamW(model.parameters(), lr=lr)
+    losses = []
+    for _ in range(steps):
+        loss = loss_fn()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return losses
+
+
+def test_clip_step_lowers_contrastive_loss():
+    torch.manual_seed(0)
+    pixels, ids = _images_and_ids()
+    clip = tinysd.make_clip()
+    losses = _fit(clip, lambda: train.clip_loss(clip, pixels, ids))
+    assert losses[-1] < 0.8 * losses[0]
+
+
+def test_vae_step_lowers_reconstruction_loss():
+    torch.manual_seed(0)
+    pixels, _ = _images_and_ids(4)
+    vae = tinysd.make_vae()
+    losses = _fit(vae, lambda: train.vae_loss(vae, pixels, torch.Generator().manual_seed(0))[1], steps=10)
+    assert losses[-1] < 0.7 * losses[0]
+
+
+def test_unet_step_lowers_noise_prediction_loss():
+    torch.manual_seed(0)
+    unet = tinysd.make_unet()
+    latents = torch.randn(4, 4, 8, 8)
+    states = torch.randn(4, 77, tinysd.TEXT_DIM)
+    abar = tinysd.make_scheduler().alphas_cumprod
+    # the same noise and timesteps every step, so the loss is comparable across steps
+    losses = _fit(unet, lambda: train.unet_loss(unet, latents, states, abar, torch.Generator().manual_seed(0)))
+    assert losses[-1] < 0.8 * losses[0]
+
+
+def test_export_refuses_to_overwrite(tmp_path):
+    target = tmp_path / "model"
+    target.mkdir()
+    (target / "keep.txt").write_text("mine")
+    try:
+        train.export(tmp_path / "run", target)
+    except FileExistsError as e:
+        assert "--overwrite" in str(e)
+    else:
+        raise AssertionError("export overwrote a non-empty folder")
+    assert (target / "keep.txt").read_text() == "mine"
