@@ -1,0 +1,117 @@
+"""Bad input gets a clear error that says what to do; odd but valid input is converted."""
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import sdlearn
+from sdlearn import pipelines
+from sdlearn.loading import ModelNotAvailableError
+from tiny_models import write_tiny_sd
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return sdlearn.load(write_tiny_sd(tmp_path_factory.mktemp("tiny-sd")))
+
+
+@pytest.fixture(scope="module")
+def tiny_depth(tmp_path_factory):
+    return sdlearn.load(write_tiny_sd(tmp_path_factory.mktemp("tiny-depth"), unet_in_channels=5, with_depth=True))
+
+
+IMG = Image.fromarray(np.full((32, 32, 3), 200, np.uint8))
+FAST = dict(num_inference_steps=2, progress=False)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(height=30, width=32), "multiples of 8"),
+    (dict(num_inference_steps=0), "num_inference_steps"),
+    (dict(guidance_scale=-1.0), "guidance_scale"),
+    (dict(guidance_scale=float("nan")), "guidance_scale"),
+])
+def test_text_to_image_rejects(tiny, kwargs, match):
+    args = dict(height=32, width=32, progress=False, num_inference_steps=2) | kwargs
+    with pytest.raises(ValueError, match=match):
+        pipelines.text_to_image(tiny, "a red circle", **args)
+
+
+def test_prompt_type_and_generator_count(tiny):
+    with pytest.raises(TypeError, match="prompt"):
+        pipelines.text_to_image(tiny, 42, height=32, width=32, **FAST)
+    with pytest.raises(ValueError, match="generators"):
+        pipelines.text_to_image(tiny, ["a", "b"], height=32, width=32, generator=[torch.Generator()], **FAST)
+
+
+@pytest.mark.parametrize("strength", [-0.1, 1.5])
+def test_strength_outside_unit_interval(tiny, strength):
+    with pytest.raises(ValueError, match="strength"):
+        pipelines.image_to_image(tiny, "a red circle", IMG, strength=strength, **FAST)
+
+
+def test_image_and_prompt_batches_must_agree(tiny):
+    with pytest.raises(ValueError, match="2 images for 3 prompts"):
+        pipelines.image_to_image(tiny, ["a", "b", "c"], [IMG, IMG], **FAST)
+
+
+def test_image_not_multiple_of_vae_factor(tiny):
+    with pytest.raises(ValueError, match="multiple of 8"):
+        pipelines.image_to_image(tiny, "a", Image.new("RGB", (30, 30)), **FAST)
+
+
+def test_mask_of_wrong_size(tiny):
+    with pytest.raises(ValueError, match="mask is 16x16"):
+        pipelines.inpaint(tiny, "a", IMG, Image.new("L", (16, 16)), **FAST)
+
+
+def test_depth_map_of_wrong_shape_and_wrong_unet(tiny, tiny_depth):
+    with pytest.raises(ValueError, match="depth_map must be"):
+        pipelines.depth_to_image(tiny_depth, "a", IMG, depth_map=torch.zeros(2, 3, 8, 8), **FAST)
+    with pytest.raises(ValueError, match="5 input channels"):
+        pipelines.depth_to_image(tiny, "a", IMG, **FAST)
+
+
+def test_rgba_and_greyscale_images_are_converted(tiny):
+    rgb = Image.fromarray(np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8))
+    rgba = rgb.convert("RGBA")
+    grey = rgb.convert("L")
+    kw = dict(strength=0.5, **FAST)
+    a = pipelines.image_to_image(tiny, "a", rgb, generator=torch.Generator().manual_seed(0), **kw).images
+    b = pipelines.image_to_image(tiny, "a", rgba, generator=torch.Generator().manual_seed(0), **kw).images
+    c = pipelines.image_to_image(tiny, "a", grey, generator=torch.Generator().manual_seed(0), **kw).images
+    assert np.array_equal(a, b)
+    assert c.shape == a.shape
+
+
+def test_nan_latents_name_the_usual_cause(tiny):
+    with pytest.raises(FloatingPointError, match="float16"):
+        pipelines.decode_latents(tiny.vae, torch.full((1, 4, 4, 4), float("nan")))
+
+
+def test_fp16_on_cpu_is_refused_with_the_reason():
+    with pytest.raises(ValueError, match="float16 was asked for on the CPU"):
+        sdlearn.load(dtype=torch.float16)
+
+
+def test_unknown_model_gives_one_clear_message():
+    with pytest.raises(ModelNotAvailableError) as info:
+        sdlearn.load("no-such-user/no-such-model")
+    text = str(info.value)
+    assert "no-such-user/no-such-model" in text and "SDLEARN_MODEL" in text and "tinysd" in text
+
+
+def test_cli_same_seed_same_image_and_no_overwrite(tiny, tmp_path, monkeypatch, capsys):
+    from sdlearn.__main__ import main
+
+    model = str(tiny.name)
+    a, b = tmp_path / "a.png", tmp_path / "b.png"
+    common = ["--model", model, "--steps", "2", "--height", "32", "--width", "32", "--seed", "3"]
+    assert main(["generate", "a red circle", *common, "-o", str(a)]) == 0
+    assert main(["generate", "a red circle", *common, "-o", str(b)]) == 0
+    assert np.array_equal(np.asarray(Image.open(a)), np.asarray(Image.open(b)))
+    before = a.read_bytes()
+    assert main(["generate", "a blue box", *common, "-o", str(a)]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert a.read_bytes() == before
+    assert main(["generate", "a red circle", *common, "--steps", "0", "-o", str(tmp_path / "c.png")]) == 2
+    assert "num_inference_steps" in capsys.readouterr().err
