@@ -81,9 +81,13 @@ def check_inputs(prompt, height, width, num_inference_steps, guidance_scale, vae
     return prompts
 
 
-def _guided(guidance_scale, unet) -> bool:
-    """diffusers applies the CFG formula only when guidance_scale > 1 (and the U-Net has no guidance embedding)."""
-    return guidance_scale > 1 and unet.config.time_cond_proj_dim is None
+def _guided(guidance_scale, unet, always: bool = False) -> bool:
+    """diffusers applies the CFG formula only when guidance_scale > 1 (and the U-Net has no guidance embedding).
+
+    always=True applies the formula at every scale, so that 0 means "unconditional" and values
+    between 0 and 1 interpolate, as the formula says.
+    """
+    return (always or guidance_scale > 1) and unet.config.time_cond_proj_dim is None
 
 
 def prepare_image(image, height=None, width=None, vae_scale_factor: int = 8) -> torch.Tensor:
@@ -170,14 +174,14 @@ def _timesteps_for_strength(scheduler, num_inference_steps, strength):
 
 
 def _denoise(parts, latents, timesteps, prompt_embeds, negative_prompt_embeds, guidance_scale, generator, eta,
-             record, extra_channels=None, after_step=None, desc="denoising", progress=True):
+             record, extra_channels=None, after_step=None, desc="denoising", progress=True, cfg_always=False):
     """# 7. The denoising loop shared by all four pipelines.
 
     extra_channels: tensor appended to the (scaled) latent input (depth, or mask + masked latents).
     after_step(i, latents) -> latents: a hook run after each step (the 4-channel inpainting blend).
     """
     unet, scheduler = parts.unet, parts.scheduler
-    guided = _guided(guidance_scale, unet)
+    guided = _guided(guidance_scale, unet, cfg_always)
     embeds = torch.cat([negative_prompt_embeds, prompt_embeds]) if guided else prompt_embeds
     step_kwargs = {}
     import inspect
@@ -222,8 +226,12 @@ def _maybe_capture(parts, record_attention, batch_size):
 def text_to_image(parts, prompt, height=None, width=None, num_inference_steps: int = 25, guidance_scale: float = 7.5,
                   negative_prompt=None, generator=None, latents=None, eta: float = 0.0, prompt_embeds=None,
                   negative_prompt_embeds=None, record: bool = False, record_attention: bool = False,
-                  progress: bool = True) -> Result:
-    """Generate images from text: noise in latent space, denoised under the prompt's guidance, decoded."""
+                  progress: bool = True, cfg_always: bool = False) -> Result:
+    """Generate images from text: noise in latent space, denoised under the prompt's guidance, decoded.
+
+    cfg_always=True applies the guidance formula even for guidance_scale <= 1 (diffusers skips it
+    there and uses the text-conditioned prediction alone); lesson 09 compares the two.
+    """
     # 0. Default size: the U-Net's native latent size times the VAE factor (64 for TinySD, 512 for SD v1)
     vsf = parts.vae_scale_factor
     height = height or parts.unet.config.sample_size * vsf
@@ -232,7 +240,7 @@ def text_to_image(parts, prompt, height=None, width=None, num_inference_steps: i
     prompts = check_inputs(prompt, height, width, num_inference_steps, guidance_scale, vsf)
     batch_size = len(prompts)
     # 2. Encode the prompt (and the empty prompt, for classifier-free guidance)
-    guided = _guided(guidance_scale, parts.unet)
+    guided = _guided(guidance_scale, parts.unet, cfg_always)
     if prompt_embeds is None:
         prompt_embeds, negative_prompt_embeds = encode_prompt(prompts, parts.tokenizer, parts.text_encoder,
                                                               negative_prompt, guided)
@@ -251,7 +259,7 @@ def text_to_image(parts, prompt, height=None, width=None, num_inference_steps: i
     # 5.-7. Denoising loop
     with _maybe_capture(parts, record_attention, batch_size) as store:
         latents, steps = _denoise(parts, latents, timesteps, prompt_embeds, negative_prompt_embeds, guidance_scale,
-                                  generator, eta, record, progress=progress)
+                                  generator, eta, record, progress=progress, cfg_always=cfg_always)
     # 8. Decode
     return Result(decode_latents(parts.vae, latents), latents, steps, store)
 

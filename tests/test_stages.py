@@ -90,3 +90,18 @@ def test_cfg_formula():
     u, t = torch.tensor([1.0]), torch.tensor([3.0])
     assert classifier_free_guidance(u, t, 0.0) == u and classifier_free_guidance(u, t, 1.0) == t
     assert classifier_free_guidance(u, t, 7.5) == 1.0 + 7.5 * 2.0
+
+
+def test_guidance_zero_ignores_the_prompt_only_with_the_formula(tiny):
+    from sdlearn import pipelines
+
+    kw = dict(height=32, width=32, num_inference_steps=3, progress=False)
+    a = pipelines.text_to_image(tiny, "a red circle", guidance_scale=0.0, cfg_always=True,
+                                generator=torch.Generator().manual_seed(0), **kw).images
+    b = pipelines.text_to_image(tiny, "a blue box", guidance_scale=0.0, cfg_always=True,
+                                generator=torch.Generator().manual_seed(0), **kw).images
+    assert np.abs(a - b).max() <= 1e-6
+    # diffusers' rule: guidance <= 1 skips the formula, so 0 behaves like 1 (text-conditioned only)
+    c = pipelines.text_to_image(tiny, "a red circle", guidance_scale=0.0, generator=torch.Generator().manual_seed(0), **kw).images
+    d = pipelines.text_to_image(tiny, "a red circle", guidance_scale=1.0, generator=torch.Generator().manual_seed(0), **kw).images
+    assert np.abs(c - d).max() <= 1e-6 and np.abs(a - c).max() > 1e-4
