@@ -27,6 +27,7 @@ __all__ = [
     "images_to_tensor",
     "tensor_to_images",
     "train_noise_predictor",
+    "training_target",
     "p_sample",
     "reverse_diffusion",
     "two_modes",
@@ -73,8 +74,12 @@ def train_noise_predictor(
     lr: float = 3e-3,
     seed: int = 0,
     progress: bool = True,
+    prediction_type: str = "epsilon",
 ) -> list[float]:
     """The DDPM training loop: noise a batch to random steps, predict the noise, regress.
+
+    prediction_type="v_prediction" regresses v = sqrt(abar_t) eps - sqrt(1 - abar_t) x0 instead
+    (Salimans & Ho, 2022), the objective of Stable Diffusion 2's 768-pixel model.
 
     Args:
         model: called as model(x_t, t) -> predicted noise, same shape as x_t.
@@ -87,6 +92,8 @@ def train_noise_predictor(
     """
     if steps < 1:
         raise ValueError(f"steps must be at least 1, got {steps}.")
+    if prediction_type not in ("epsilon", "v_prediction"):
+        raise ValueError(f"prediction_type must be 'epsilon' or 'v_prediction', got {prediction_type!r}.")
     g = torch.Generator().manual_seed(seed)
     params = list(params)
     opt = torch.optim.AdamW(params, lr=lr)
@@ -98,13 +105,22 @@ def train_noise_predictor(
         noise = torch.randn(x0.shape, generator=g)
         t = torch.randint(0, len(abar), (batch_size,), generator=g)
         x_t = noising.q_sample(x0, noise, t, abar)
-        loss = F.mse_loss(model(x_t, t), noise)
+        loss = F.mse_loss(model(x_t, t), training_target(x0, noise, t, abar, prediction_type))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         sched.step()
         losses.append(loss.item())
     return losses
+
+
+def training_target(x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor, abar: torch.Tensor,
+                    prediction_type: str = "epsilon") -> torch.Tensor:
+    """What the network is trained to output: the noise itself, or v = sqrt(abar_t) eps - sqrt(1 - abar_t) x0."""
+    if prediction_type == "epsilon":
+        return noise
+    a = abar[t].reshape(-1, *([1] * (x0.ndim - 1)))
+    return a.sqrt() * noise - (1 - a).sqrt() * x0
 
 
 def p_sample(x_t: torch.Tensor, eps: torch.Tensor, t: int, betas: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:

@@ -31,3 +31,14 @@ def test_image_tensor_round_trip():
     x = denoiser.images_to_tensor(imgs)
     assert x.shape == (2, 3, 8, 8) and x.min() >= -1 and x.max() <= 1
     assert np.array_equal(denoiser.tensor_to_images(x), imgs)
+
+
+def test_v_prediction_target_matches_diffusers():
+    ref = DDPMScheduler(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012)
+    abar = noising.alphas_cumprod(noising.make_betas("scaled_linear"))
+    g = torch.Generator().manual_seed(0)
+    x0, noise = torch.randn(2, 5, 4, 8, 8, generator=g)
+    t = torch.tensor([0, 10, 500, 990, 999])
+    v = denoiser.training_target(x0, noise, t, abar, "v_prediction")
+    assert torch.allclose(v, ref.get_velocity(x0, noise, t), atol=1e-6)
+    assert denoiser.training_target(x0, noise, t, abar) is noise
