@@ -38,7 +38,7 @@ from .data import World
 
 __all__ = ["main", "make_dataset", "clip_loss", "vae_loss", "unet_loss"]
 
-STEPS = {"clip": 1000, "vae": 2500, "unet": 4000, "depth": 1500, "variant_unet": 1500}
+STEPS = {"clip": 1000, "vae": 2500, "unet": 4000, "depth": 800, "variant_unet": 1500}
 ALL_STAGES = ("clip", "vae", "unet", "depth", "unet_depth", "unet_inpaint")
 
 
@@ -352,7 +352,7 @@ def main(argv=None):
     parser.add_argument("--depth-steps", type=int, default=STEPS["depth"])
     parser.add_argument("--variant-unet-steps", type=int, default=STEPS["variant_unet"])
     parser.add_argument("--n-variant", type=int, default=20000, help="scenes for the depth and inpaint stages")
-    parser.add_argument("--variant-batch", type=int, default=32, help="batch size of the depth estimator")
+    parser.add_argument("--variant-batch", type=int, default=16, help="batch size of the depth estimator")
     parser.add_argument("--ckpt-every", type=int, default=250)
     args = parser.parse_args(argv)
 
