@@ -15,6 +15,7 @@ predicted clean latents (x0), which the lessons' step scrubbers show.
 """
 from __future__ import annotations
 
+import inspect
 import math
 from dataclasses import dataclass, field
 
@@ -184,8 +185,6 @@ def _denoise(parts, latents, timesteps, prompt_embeds, negative_prompt_embeds, g
     guided = _guided(guidance_scale, unet, cfg_always)
     embeds = torch.cat([negative_prompt_embeds, prompt_embeds]) if guided else prompt_embeds
     step_kwargs = {}
-    import inspect
-
     accepted = set(inspect.signature(scheduler.step).parameters)
     if "eta" in accepted:
         step_kwargs["eta"] = eta
