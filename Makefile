@@ -15,7 +15,7 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install --upgrade pip
 	$(PY) -m pip install -r requirements.txt
 	$(PY) -m pip install --no-deps -e .
-	$(PY) -m ipykernel install --user --name sdlearn --display-name "Python (sdlearn)"
+	$(PY) -m ipykernel install --sys-prefix --name sdlearn --display-name "Python (sdlearn)"
 	touch $(STAMP)
 
 lab: setup
