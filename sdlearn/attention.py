@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections import defaultdict
 
 import torch
 import torch.nn.functional as F

@@ -174,6 +174,31 @@ def _timesteps_for_strength(scheduler, num_inference_steps, strength):
     return timesteps
 
 
+def _image_pipeline_start(parts, prompt, image, num_inference_steps, guidance_scale, strength, negative_prompt):
+    """Steps 1-2 shared by the image pipelines: check inputs, preprocess the image, encode the prompt."""
+    vsf = parts.vae_scale_factor
+    pixels = prepare_image(image, vae_scale_factor=vsf)
+    height, width = pixels.shape[-2:]
+    prompts = check_inputs(prompt, height, width, num_inference_steps, guidance_scale, vsf, strength)
+    batch_size = len(prompts)
+    if pixels.shape[0] not in (1, batch_size):
+        raise ValueError(f"{pixels.shape[0]} images for {batch_size} prompts; give one image, or one per prompt.")
+    guided = _guided(guidance_scale, parts.unet)
+    prompt_embeds, negative_prompt_embeds = encode_prompt(prompts, parts.tokenizer, parts.text_encoder,
+                                                          negative_prompt, guided)
+    return pixels, batch_size, guided, prompt_embeds, negative_prompt_embeds
+
+
+def noised_image_latents(parts, pixels, batch_size, timesteps, generator):
+    """SDEdit's start: VAE-encode the image (a sample of the latent distribution), then jump it to the
+    first remaining timestep with q(x_t | x_0), as diffusers' img2img and depth2img `prepare_latents` do."""
+    init_latents = _vae_sample(parts.vae, pixels, generator)
+    if init_latents.shape[0] < batch_size:
+        init_latents = init_latents.repeat(batch_size // init_latents.shape[0], 1, 1, 1)
+    noise = _randn(init_latents.shape, generator, init_latents.dtype)
+    return parts.scheduler.add_noise(init_latents, noise, timesteps[:1].repeat(batch_size))
+
+
 def _denoise(parts, latents, timesteps, prompt_embeds, negative_prompt_embeds, guidance_scale, generator, eta,
              record, extra_channels=None, after_step=None, desc="denoising", progress=True, cfg_always=False):
     """# 7. The denoising loop shared by all four pipelines.
@@ -270,28 +295,14 @@ def image_to_image(parts, prompt, image, strength: float = 0.8, num_inference_st
                    guidance_scale: float = 7.5, negative_prompt=None, generator=None, eta: float = 0.0,
                    record: bool = False, record_attention: bool = False, progress: bool = True) -> Result:
     """SDEdit: encode the image, noise it to the step `strength` of the way through the schedule, denoise from there."""
-    vsf = parts.vae_scale_factor
-    # 1. Check inputs and preprocess the image
-    pixels = prepare_image(image, vae_scale_factor=vsf)
-    height, width = pixels.shape[-2:]
-    prompts = check_inputs(prompt, height, width, num_inference_steps, guidance_scale, vsf, strength)
-    batch_size = len(prompts)
-    if pixels.shape[0] not in (1, batch_size):
-        raise ValueError(f"{pixels.shape[0]} images for {batch_size} prompts; give one image, or one per prompt.")
-    # 2. Encode the prompt
-    guided = _guided(guidance_scale, parts.unet)
-    prompt_embeds, negative_prompt_embeds = encode_prompt(prompts, parts.tokenizer, parts.text_encoder,
-                                                          negative_prompt, guided)
+    # 1.-2. Check inputs, preprocess the image, encode the prompt
+    pixels, batch_size, guided, prompt_embeds, negative_prompt_embeds = _image_pipeline_start(
+        parts, prompt, image, num_inference_steps, guidance_scale, strength, negative_prompt)
     # 3. Timesteps: only the last `strength` part of the schedule is run
     parts.scheduler.set_timesteps(num_inference_steps)
     timesteps = _timesteps_for_strength(parts.scheduler, num_inference_steps, strength)
-    latent_timestep = timesteps[:1].repeat(batch_size)
     # 4. Starting latents: the image's latents, noised to the first remaining timestep
-    init_latents = _vae_sample(parts.vae, pixels, generator)
-    if init_latents.shape[0] < batch_size:
-        init_latents = init_latents.repeat(batch_size // init_latents.shape[0], 1, 1, 1)
-    noise = _randn(init_latents.shape, generator, init_latents.dtype)
-    latents = parts.scheduler.add_noise(init_latents, noise, latent_timestep)
+    latents = noised_image_latents(parts, pixels, batch_size, timesteps, generator)
     # 5.-7. Denoising loop
     with _maybe_capture(parts, record_attention, batch_size) as store:
         latents, steps = _denoise(parts, latents, timesteps, prompt_embeds, negative_prompt_embeds, guidance_scale,
@@ -317,20 +328,13 @@ def inpaint(parts, prompt, image, mask_image, strength: float = 1.0, num_inferen
     in_ch = parts.unet.config.in_channels
     if in_ch not in (4, 9):
         raise ValueError(f"inpainting needs a U-Net with 4 (plain) or 9 (inpainting) input channels, not {in_ch}.")
-    # 1. Check inputs, preprocess image and mask
-    pixels = prepare_image(image, vae_scale_factor=vsf)
+    # 1.-2. Check inputs, preprocess image and mask, encode the prompt
+    pixels, batch_size, guided, prompt_embeds, negative_prompt_embeds = _image_pipeline_start(
+        parts, prompt, image, num_inference_steps, guidance_scale, strength, negative_prompt)
     height, width = pixels.shape[-2:]
-    prompts = check_inputs(prompt, height, width, num_inference_steps, guidance_scale, vsf, strength)
-    batch_size = len(prompts)
-    if pixels.shape[0] not in (1, batch_size):
-        raise ValueError(f"{pixels.shape[0]} images for {batch_size} prompts; give one image, or one per prompt.")
     mask = prepare_mask(mask_image, height, width)
     if mask.shape[0] not in (1, batch_size):
         raise ValueError(f"{mask.shape[0]} masks for {batch_size} prompts; give one mask, or one per prompt.")
-    # 2. Encode the prompt
-    guided = _guided(guidance_scale, parts.unet)
-    prompt_embeds, negative_prompt_embeds = encode_prompt(prompts, parts.tokenizer, parts.text_encoder,
-                                                          negative_prompt, guided)
     # 3. Timesteps
     parts.scheduler.set_timesteps(num_inference_steps)
     timesteps = _timesteps_for_strength(parts.scheduler, num_inference_steps, strength)
@@ -360,11 +364,13 @@ def inpaint(parts, prompt, image, mask_image, strength: float = 1.0, num_inferen
         if guided:
             extra = torch.cat([extra] * 2)
     else:
-        def after_step(i, latents):
+        def blend_known_region(i, latents):
             known = image_latents
             if i < len(timesteps) - 1:  # noise the original to the level of the next step
                 known = parts.scheduler.add_noise(image_latents, noise, torch.tensor([timesteps[i + 1]]))
             return (1 - small_mask) * known + small_mask * latents
+
+        after_step = blend_known_region
     # 7. Denoising loop
     with _maybe_capture(parts, record_attention, batch_size) as store:
         latents, steps = _denoise(parts, latents, timesteps, prompt_embeds, negative_prompt_embeds, guidance_scale,
@@ -401,17 +407,10 @@ def depth_to_image(parts, prompt, image, depth_map=None, strength: float = 0.8, 
     if parts.unet.config.in_channels != 5:
         raise ValueError(f"depth-to-image needs a U-Net with 5 input channels (latents + depth), this one has "
                          f"{parts.unet.config.in_channels}. Load a depth model, e.g. sdlearn.load('tinysd-depth').")
-    # 1. Check inputs, preprocess the image
-    pixels = prepare_image(image, vae_scale_factor=vsf)
+    # 1.-2. Check inputs, preprocess the image, encode the prompt
+    pixels, batch_size, guided, prompt_embeds, negative_prompt_embeds = _image_pipeline_start(
+        parts, prompt, image, num_inference_steps, guidance_scale, strength, negative_prompt)
     height, width = pixels.shape[-2:]
-    prompts = check_inputs(prompt, height, width, num_inference_steps, guidance_scale, vsf, strength)
-    batch_size = len(prompts)
-    if pixels.shape[0] not in (1, batch_size):
-        raise ValueError(f"{pixels.shape[0]} images for {batch_size} prompts; give one image, or one per prompt.")
-    # 2. Encode the prompt
-    guided = _guided(guidance_scale, parts.unet)
-    prompt_embeds, negative_prompt_embeds = encode_prompt(prompts, parts.tokenizer, parts.text_encoder,
-                                                          negative_prompt, guided)
     # 3. Depth: estimate it (or take the one given), resize to latent size, scale to [-1, 1]
     if depth_map is None:
         if parts.depth_estimator is None:
@@ -430,13 +429,8 @@ def depth_to_image(parts, prompt, image, depth_map=None, strength: float = 0.8, 
     # 4. Timesteps
     parts.scheduler.set_timesteps(num_inference_steps)
     timesteps = _timesteps_for_strength(parts.scheduler, num_inference_steps, strength)
-    latent_timestep = timesteps[:1].repeat(batch_size)
     # 5. Starting latents: as image-to-image
-    init_latents = _vae_sample(parts.vae, pixels, generator)
-    if init_latents.shape[0] < batch_size:
-        init_latents = init_latents.repeat(batch_size // init_latents.shape[0], 1, 1, 1)
-    noise = _randn(init_latents.shape, generator, init_latents.dtype)
-    latents = parts.scheduler.add_noise(init_latents, noise, latent_timestep)
+    latents = noised_image_latents(parts, pixels, batch_size, timesteps, generator)
     # 6.-7. Denoising loop
     with _maybe_capture(parts, record_attention, batch_size) as store:
         latents, steps = _denoise(parts, latents, timesteps, prompt_embeds, negative_prompt_embeds, guidance_scale,
