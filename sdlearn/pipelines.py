@@ -97,6 +97,8 @@ def prepare_image(image, height=None, width=None, vae_scale_factor: int = 8) -> 
     RGBA and greyscale images are converted to RGB. The size must already be a multiple of
     the VAE factor (and equal height/width if given): we do not resize silently.
     """
+    if isinstance(image, np.ndarray) and image.ndim == 4:
+        image = list(image)  # a stacked batch (B, H, W, C)
     images = image if isinstance(image, (list, tuple)) else [image]
     arrays = []
     for im in images:

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["TokenRow", "token_table", "dropped_words", "token_embeddings", "cosine_matrix", "encode_prompt"]
+__all__ = ["TokenRow", "token_table", "dropped_words", "token_embeddings", "cosine_matrix", "encode_prompt",
+           "clip_text_features"]
 
 
 @dataclass
@@ -120,3 +121,11 @@ def encode_prompt(prompt, tokenizer, text_encoder, negative_prompt=None, do_clas
         if len(negatives) != len(prompts):
             raise ValueError(f"{len(negatives)} negative prompts for {len(prompts)} prompts; give one per prompt or a single string.")
     return prompt_embeds, encode(negatives)
+
+
+@torch.no_grad()
+def clip_text_features(clip, input_ids: torch.Tensor) -> torch.Tensor:
+    """CLIP's sentence embedding: the text tower's pooled output (the end token's state) through the
+    text projection, the vector CLIP compares with image embeddings. (B, projection_dim)"""
+    pooled = clip.text_model(input_ids=input_ids).pooler_output
+    return clip.text_projection(pooled)

@@ -71,8 +71,9 @@ def test_img2img_pipeline_loads_and_keeps_the_layout():
     scene = make_scene("green", "square", position="left")
     from PIL import Image
 
-    out = p("a green square on the left", image=Image.fromarray(scene.image), strength=0.3, num_inference_steps=20,
-            output_type="np", generator=torch.Generator().manual_seed(0)).images[0]
+    # moderate guidance: at 7.5, TinySD's guidance overshoots on in-distribution images at low noise
+    out = p("a green square on the left", image=Image.fromarray(scene.image), strength=0.5, guidance_scale=2.0,
+            num_inference_steps=20, output_type="np", generator=torch.Generator().manual_seed(0)).images[0]
     v = judge((out * 255).round().astype(np.uint8))
     assert (v.colour, v.position) == ("green", "left")
 
