@@ -13,6 +13,7 @@ import functools
 import gzip
 import json
 import pathlib
+import shutil
 import tempfile
 
 __all__ = [
@@ -78,6 +79,9 @@ def build_tokenizer(save_to: str | pathlib.Path | None = None):
                             unk_token="<|endoftext|>")
         if save_to is not None:
             tok.save_pretrained(str(save_to))
+            # also the two classic files, which older transformers' (slow) CLIPTokenizer reads
+            shutil.copy(vocab_file, pathlib.Path(save_to, "vocab.json"))
+            shutil.copy(merges_file, pathlib.Path(save_to, "merges.txt"))
     return tok
 
 

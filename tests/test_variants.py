@@ -11,6 +11,9 @@ from sdlearn.data import make_scene
 DEPTH = tinysd.DEFAULT_FOLDER.parent / "tinysd-depth"
 INPAINT = tinysd.DEFAULT_FOLDER.parent / "tinysd-inpaint"
 
+pytestmark = pytest.mark.skipif(not (DEPTH / "model_index.json").exists() or not (INPAINT / "model_index.json").exists(),
+                                reason="TinySD-depth / TinySD-inpaint are not trained and shipped yet (issue 4)")
+
 
 def _scene(near_left: bool):
     return make_scene("red", "circle", depth=0.25 if near_left else 0.75, background="gray",
