@@ -9,21 +9,26 @@ __all__ = ["show_images", "to_display"]
 def to_display(image) -> np.ndarray:
     """Anything image-like -> (H, W, 3) uint8 or (H, W) float for imshow.
 
-    Accepts uint8 arrays, PIL images, and float tensors/arrays in [-1, 1] laid out as
-    (3, H, W) or (H, W, 3).
+    Conventions: uint8 arrays and PIL images are shown as they are; torch tensors and
+    channel-first arrays (3, H, W) are model-space images in [-1, 1]; channel-last float
+    arrays (H, W, 3) are pipeline outputs in [0, 1] (like diffusers' output_type="np").
     """
-    if hasattr(image, "detach"):
+    is_tensor = hasattr(image, "detach")
+    if is_tensor:
         image = image.detach().cpu().numpy()
     image = np.asarray(image)
     if image.dtype == np.uint8:
         return image
-    if image.ndim == 3 and image.shape[0] in (1, 3) and image.shape[-1] not in (1, 3):
+    channel_first = image.ndim == 3 and image.shape[0] in (1, 3) and image.shape[-1] not in (1, 3)
+    if channel_first:
         image = image.transpose(1, 2, 0)
     if image.ndim == 3 and image.shape[-1] == 1:
         image = image[..., 0]
     if image.ndim == 2:
         return image.astype(np.float32)
-    return ((np.clip(image, -1, 1) + 1) * 127.5).round().astype(np.uint8)
+    if is_tensor or channel_first:
+        return ((np.clip(image, -1, 1) + 1) * 127.5).round().astype(np.uint8)
+    return (np.clip(image, 0, 1) * 255).round().astype(np.uint8)
 
 
 def show_images(images, titles=None, ncols: int | None = None, size: float = 1.6, cmap="gray", suptitle=None):

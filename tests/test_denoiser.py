@@ -42,3 +42,14 @@ def test_v_prediction_target_matches_diffusers():
     v = denoiser.training_target(x0, noise, t, abar, "v_prediction")
     assert torch.allclose(v, ref.get_velocity(x0, noise, t), atol=1e-6)
     assert denoiser.training_target(x0, noise, t, abar) is noise
+
+
+def test_to_display_conventions():
+    import numpy as np
+
+    from sdlearn.plotting import to_display
+
+    assert to_display(torch.ones(3, 4, 4))[0, 0, 0] == 255          # tensors are [-1, 1]
+    assert to_display(-torch.ones(3, 4, 4))[0, 0, 0] == 0
+    assert to_display(np.ones((4, 4, 3), np.float32))[0, 0, 0] == 255  # channel-last float arrays are [0, 1]
+    assert to_display(np.zeros((4, 4, 3), np.float32))[0, 0, 0] == 0
