@@ -25,8 +25,9 @@ def test_clip_step_lowers_contrastive_loss():
     torch.manual_seed(0)
     pixels, ids = _images_and_ids()
     clip = tinysd.make_clip()
-    losses = _fit(clip, lambda: train.clip_loss(clip, pixels, ids))
-    assert losses[-1] < 0.8 * losses[0]
+    # a small learning rate: on 8 pairs a large one collapses all embeddings to the chance loss ln 8
+    losses = _fit(clip, lambda: train.clip_loss(clip, pixels, ids), steps=12, lr=1e-4)
+    assert losses[-1] < 0.7 * losses[0]
 
 
 def test_vae_step_lowers_reconstruction_loss():
