@@ -49,21 +49,12 @@ def anatomy(unet) -> dict:
     blocks = []
     res = side
     for i, block in enumerate(unet.down_blocks):
-        attn = len(getattr(block, "attentions", []) or [])
-        blocks.append(BlockInfo(f"down {i}", type(block).__name__, res, block.resnets[0].in_channels,
-                                block.resnets[-1].out_channels, len(block.resnets), _transformer_layers(block),
-                                attn > 0, count_params(block)))
+        blocks.append(_block_info(f"down {i}", block, res))
         if block.downsamplers is not None:
             res //= 2
-    mid = unet.mid_block
-    blocks.append(BlockInfo("mid", type(mid).__name__, res, mid.resnets[0].in_channels, mid.resnets[-1].out_channels,
-                            len(mid.resnets), _transformer_layers(mid), bool(getattr(mid, "attentions", None)),
-                            count_params(mid)))
+    blocks.append(_block_info("mid", unet.mid_block, res))
     for i, block in enumerate(unet.up_blocks):
-        attn = len(getattr(block, "attentions", []) or [])
-        blocks.append(BlockInfo(f"up {i}", type(block).__name__, res, block.resnets[0].in_channels,
-                                block.resnets[-1].out_channels, len(block.resnets), _transformer_layers(block),
-                                attn > 0, count_params(block)))
+        blocks.append(_block_info(f"up {i}", block, res))
         if block.upsamplers is not None:
             res *= 2
     return {
@@ -78,6 +69,12 @@ def anatomy(unet) -> dict:
         },
         "total_params": count_params(unet),
     }
+
+
+def _block_info(part: str, block, resolution: int) -> BlockInfo:
+    return BlockInfo(part, type(block).__name__, resolution, block.resnets[0].in_channels, block.resnets[-1].out_channels,
+                     len(block.resnets), _transformer_layers(block), bool(getattr(block, "attentions", None)),
+                     count_params(block))
 
 
 def _transformer_layers(block) -> int:
