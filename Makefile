@@ -18,8 +18,11 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m ipykernel install --sys-prefix --name sdlearn --display-name "Python (sdlearn)"
 	touch $(STAMP)
 
+# JupyterLab refuses to run as root unless told; containers often are root.
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
 lab: setup
-	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks $(ROOT_FLAG)
 
 # pytest for the library, nbval for every lesson (each cell must run; asserts are the checks).
 test: export HF_HUB_OFFLINE=1
