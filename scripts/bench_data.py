@@ -25,7 +25,7 @@ def main():
         start = time.perf_counter()
         world.batch(rep * args.n, args.n)
         rates.append(args.n / (time.perf_counter() - start))
-    print(f"| image size | samples | samples/s on one core (best of 3) | median |")
+    print("| image size | samples | samples/s on one core (best of 3) | median |")
     print(f"| {args.size}x{args.size} | {args.n} | {max(rates):,.0f} | {sorted(rates)[1]:,.0f} |")
 
 

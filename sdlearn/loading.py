@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import pathlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -44,7 +44,6 @@ class Components:
     scheduler: Any
     depth_estimator: Any = None
     feature_extractor: Any = None
-    extra: dict = field(default_factory=dict)
 
     @property
     def vae_scale_factor(self) -> int:

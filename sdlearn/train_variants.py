@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from . import tinysd
 from .data import World
 
-__all__ = ["make_depth_estimator", "make_depth_processor", "expand_conv_in", "depth_condition", "random_masks",
+__all__ = ["make_depth_estimator", "make_depth_processor", "expand_conv_in", "random_masks",
            "train_depth_estimator", "train_unet_depth", "train_unet_inpaint"]
 
 
@@ -64,16 +64,6 @@ def expand_conv_in(unet, in_channels: int):
     state["conv_in.weight"] = wide
     new.load_state_dict(state)
     return new
-
-
-def depth_condition(depth_maps: torch.Tensor, latent_size: int) -> torch.Tensor:
-    """Depth (B, H, W), larger = nearer -> the U-Net's extra channel, exactly as
-    `StableDiffusionDepth2ImgPipeline.prepare_depth_map` makes it: bicubic resize to the latent
-    size, then min-max scaled to [-1, 1] per image."""
-    d = F.interpolate(depth_maps[:, None], size=(latent_size, latent_size), mode="bicubic", align_corners=False)
-    lo = d.amin(dim=(1, 2, 3), keepdim=True)
-    hi = d.amax(dim=(1, 2, 3), keepdim=True)
-    return 2.0 * (d - lo) / (hi - lo).clamp_min(1e-6) - 1.0
 
 
 def random_masks(scenes, generator: torch.Generator, size: int = 64) -> torch.Tensor:
@@ -135,19 +125,23 @@ def _encode_all(vae, pixels, desc):
     return torch.cat([d.mean for d in dists]), torch.cat([d.std for d in dists])
 
 
-def _train_conditioned_unet(name, args, accelerator, run_stage, log_time, tokenizer, in_channels, extra_fn, seed_offset):
-    """Shared loop for the variant U-Nets: `extra_fn(idx, g)` returns the extra input channels for a batch."""
+def _train_conditioned_unet(name, args, accelerator, run_stage, log_time, tokenizer, frozen, scenes, latents,
+                            in_channels, extra_fn, seed_offset):
+    """Shared loop for the variant U-Nets: `extra_fn(idx, g)` returns the extra input channels for a batch.
+
+    frozen: (vae, text_encoder, parent_unet); latents: (mean, std) of every scene's latent distribution.
+    """
     from .train import EMA, tokenize, unet_loss
 
-    vae, text_encoder, parent = _frozen_parts(args)
+    vae, text_encoder, parent = frozen
     torch.manual_seed(args.seed)
     unet = expand_conv_in(parent, in_channels)
     ema = EMA(unet)
-    ids = tokenize(tokenizer, [s.caption for s in args._scenes])
+    ids = tokenize(tokenizer, [s.caption for s in scenes])
     empty = tokenize(tokenizer, [""])
     scale = vae.config.scaling_factor
     abar = tinysd.make_scheduler().alphas_cumprod
-    mean, std = args._latents
+    mean, std = latents
     g = torch.Generator().manual_seed(args.seed + seed_offset + accelerator.process_index)
 
     def step_fn(m, step):
@@ -171,28 +165,31 @@ def _train_conditioned_unet(name, args, accelerator, run_stage, log_time, tokeni
 
 
 def _prepare_scenes(args, vae, seed_offset):
+    """The stage's scenes, their pixels, and the (mean, std) of their latents, encoded once."""
     from .train import to_pixels
 
-    args._scenes = _scenes(args.n_variant, args.seed + seed_offset)
-    pixels = to_pixels(np.stack([s.image for s in args._scenes]))
-    args._latents = _encode_all(vae, pixels, "encoding latents")
-    return pixels
+    scenes = _scenes(args.n_variant, args.seed + seed_offset)
+    pixels = to_pixels(np.stack([s.image for s in scenes]))
+    return scenes, pixels, _encode_all(vae, pixels, "encoding latents")
 
 
 def train_unet_depth(args, accelerator, run_stage, log_time, tokenizer):
-    vae, _, _ = _frozen_parts(args)
-    _prepare_scenes(args, vae, 40)
-    depth = torch.from_numpy(np.stack([nearness(s.depth) for s in args._scenes]))
-    cond = depth_condition(depth, 8)  # (N, 1, 8, 8), precomputed once
-    _train_conditioned_unet("unet_depth", args, accelerator, run_stage, log_time, tokenizer, 5,
-                            lambda idx, g: cond[idx], 41)
+    from .pipelines import depth_condition
+
+    frozen = _frozen_parts(args)
+    scenes, _, latents = _prepare_scenes(args, frozen[0], 40)
+    depth = torch.from_numpy(np.stack([nearness(s.depth) for s in scenes]))
+    cond = depth_condition(depth, 64, 64, 8)  # (N, 1, 8, 8), exactly as the pipeline makes it, precomputed once
+    _train_conditioned_unet("unet_depth", args, accelerator, run_stage, log_time, tokenizer, frozen, scenes, latents,
+                            5, lambda idx, g: cond[idx], 41)
 
 
 def train_unet_inpaint(args, accelerator, run_stage, log_time, tokenizer):
-    vae, _, _ = _frozen_parts(args)
-    pixels = _prepare_scenes(args, vae, 50)
+    frozen = _frozen_parts(args)
+    vae = frozen[0]
+    scenes, pixels, latents = _prepare_scenes(args, vae, 50)
     g = torch.Generator().manual_seed(args.seed + 51)
-    masks = random_masks(args._scenes, g)  # one fixed mask per scene
+    masks = random_masks(scenes, g)  # one fixed mask per scene
     masked = pixels * (masks < 0.5)  # as the pipeline does: masked pixels become 0 (mid-grey)
     m_mean, m_std = _encode_all(vae, masked, "encoding masked images")
     scale = vae.config.scaling_factor
@@ -202,4 +199,5 @@ def train_unet_inpaint(args, accelerator, run_stage, log_time, tokenizer):
         masked_latents = (m_mean[idx] + m_std[idx] * torch.randn(m_mean[idx].shape, generator=gen)) * scale
         return torch.cat([small_masks[idx], masked_latents], dim=1)
 
-    _train_conditioned_unet("unet_inpaint", args, accelerator, run_stage, log_time, tokenizer, 9, extra, 52)
+    _train_conditioned_unet("unet_inpaint", args, accelerator, run_stage, log_time, tokenizer, frozen, scenes, latents,
+                            9, extra, 52)
