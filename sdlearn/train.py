@@ -6,7 +6,8 @@
 Stages run in order and each is skipped once finished:
 
 1. clip     a small CLIPModel trained contrastively on (image, caption) pairs with in-batch
-            negatives (Radford et al. 2021). Its text tower becomes the frozen text encoder.
+            negatives (Radford et al. 2021), plus one hard negative per image (its caption
+            with a shape or colour swapped). Its text tower becomes the frozen text encoder.
 2. vae      AutoencoderKL trained to reconstruct images through an 8x8x4 latent
             (MSE + a small KL term, Rombach et al. 2022); then its scaling factor is
             measured so that scaled latents have unit variance.
@@ -35,8 +36,9 @@ from tqdm.auto import tqdm
 
 from . import tinysd
 from .data import World
+from .data.world import COLOURS, SHAPES, SYNONYMS
 
-__all__ = ["main", "make_dataset", "clip_loss", "vae_loss", "unet_loss"]
+__all__ = ["main", "make_dataset", "clip_loss", "swap_attribute", "vae_loss", "unet_loss"]
 
 STEPS = {"clip": 1000, "vae": 2500, "unet": 4000, "depth": 800, "variant_unet": 1500}
 ALL_STAGES = ("clip", "vae", "unet", "depth", "unet_depth", "unet_inpaint")
@@ -64,16 +66,44 @@ def tokenize(tokenizer, captions: list[str]) -> torch.Tensor:
 
 # ---------------------------------------------------------------- losses
 
-def clip_loss(model, pixels: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor:
+def clip_loss(model, pixels: torch.Tensor, input_ids: torch.Tensor, negative_ids: torch.Tensor | None = None):
     """Symmetric cross-entropy over the batch's image-text similarity matrix.
 
     Row i should pick caption i among all captions in the batch (the in-batch negatives), and
-    column i image i.
+    column i image i. `negative_ids` are extra captions that match no image in the batch (hard
+    negatives, see `swap_attribute`); each image must also rank its caption above all of them.
     """
-    out = model(input_ids=input_ids, pixel_values=pixels)
-    logits = out.logits_per_image  # (B, B), already multiplied by the learned temperature
-    target = torch.arange(len(logits))
-    return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
+    n = len(input_ids)
+    texts = input_ids if negative_ids is None else torch.cat([input_ids, negative_ids])
+    out = model(input_ids=texts, pixel_values=pixels)
+    logits = out.logits_per_image  # (B, B + negatives), already multiplied by the learned temperature
+    target = torch.arange(n)
+    return (F.cross_entropy(logits, target) + F.cross_entropy(logits[:, :n].T, target)) / 2
+
+
+_KIND_OF_WORD = {w: (kind, canon) for kind, names in (("shape", SHAPES), ("colour", tuple(COLOURS)))
+                 for canon in names for w in SYNONYMS.get(canon, (canon,))}
+
+
+def swap_attribute(caption: str, rng: np.random.Generator) -> str:
+    """The caption with one shape or colour word replaced by a different shape or colour.
+
+    "a red circle above a blue box" -> "a red triangle above a blue box". Such a caption is a
+    hard negative: with random in-batch negatives alone, the tiny CLIP can tell most captions
+    apart by colour and position and never needs to learn circles from squares.
+    """
+    words = caption.split()
+    spots = [i for i, w in enumerate(words) if w in _KIND_OF_WORD]
+    shape_spots = [i for i in spots if _KIND_OF_WORD[words[i]][0] == "shape"]
+    # Shapes are the harder attribute, so they are swapped more often.
+    pool = shape_spots if shape_spots and rng.random() < 0.6 else spots
+    i = pool[rng.integers(len(pool))]
+    kind, canon = _KIND_OF_WORD[words[i]]
+    others = [w for w, (k, c) in _KIND_OF_WORD.items() if k == kind and c != canon]
+    words[i] = others[rng.integers(len(others))]
+    if i > 0 and words[i - 1] in ("a", "an"):
+        words[i - 1] = "an" if words[i][0] in "aeiou" else "a"
+    return " ".join(words)
 
 
 def vae_loss(vae, pixels: torch.Tensor, generator: torch.Generator, kl_weight: float = 1e-6):
@@ -157,13 +187,15 @@ def _log_time(out, name, seconds, **extra):
 def train_clip(args, accelerator, tokenizer):
     images, captions = make_dataset(args.n_train, seed=args.seed)
     ids = tokenize(tokenizer, captions)
+    rng = np.random.default_rng(args.seed)
+    negative_ids = tokenize(tokenizer, [swap_attribute(c, rng) for c in captions])
     torch.manual_seed(args.seed)
     model = tinysd.make_clip()
     g = torch.Generator().manual_seed(args.seed + accelerator.process_index)
 
     def step_fn(m, step):
         idx = torch.randint(0, len(images), (args.clip_batch,), generator=g)
-        loss = clip_loss(m, to_pixels(images[idx.numpy()]), ids[idx])
+        loss = clip_loss(m, to_pixels(images[idx.numpy()]), ids[idx], negative_ids[idx])
         return loss, loss.item()
 
     t0 = time.time()

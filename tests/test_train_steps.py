@@ -30,6 +30,33 @@ def test_clip_step_lowers_contrastive_loss():
     assert losses[-1] < 0.7 * losses[0]
 
 
+def test_swap_attribute_changes_exactly_one_shape_or_colour():
+    import numpy as np
+
+    from sdlearn.data.world import COLOURS, SHAPES, SYNONYMS
+
+    kind = {w: c for c in (*SHAPES, *COLOURS) for w in SYNONYMS.get(c, (c,))}
+    rng = np.random.default_rng(0)
+    _, captions = train.make_dataset(64, seed=1)
+    for caption in captions:
+        swapped = train.swap_attribute(caption, rng)
+        a, b = caption.split(), swapped.split()
+        changed = [(x, y) for x, y in zip(a, b) if x != y and x not in ("a", "an")]
+        assert len(a) == len(b) and len(changed) == 1, (caption, swapped)
+        (x, y), = changed
+        assert kind[x] != kind[y] and (kind[x] in SHAPES) == (kind[y] in SHAPES)
+
+
+def test_clip_loss_with_hard_negatives():
+    torch.manual_seed(0)
+    pixels, ids = _images_and_ids(4)
+    clip = tinysd.make_clip()
+    negatives = ids.flip(0)
+    plain, hard = train.clip_loss(clip, pixels, ids), train.clip_loss(clip, pixels, ids, negatives)
+    # more captions to choose from: the image->text half of the loss can only grow
+    assert hard > plain
+
+
 def test_vae_step_lowers_reconstruction_loss():
     torch.manual_seed(0)
     pixels, _ = _images_and_ids(4)
