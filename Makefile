@@ -1,12 +1,14 @@
 # Two commands for a new user:
 #   make lab    set everything up (once) and open the course in JupyterLab
-#   make test   set everything up (once) and run every test and every lesson
+#   make test   set everything up (once) and run every test, every lesson and the browser tests
+# and for teachers:
+#   make demo   the classroom demo app (Voila) on http://localhost:8866
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.sdlearn-installed
 
-.PHONY: setup lab test test-fast bench clean-venv
+.PHONY: setup lab demo test test-fast browser figures bench clean-venv
 
 setup: $(STAMP)
 
@@ -24,10 +26,26 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 lab: setup
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks $(ROOT_FLAG)
 
-# pytest for the library, nbval for every lesson (each cell must run; asserts are the checks).
+demo: setup
+	$(VENV)/bin/voila demo/classroom.ipynb --port=8866 --Voila.ip=127.0.0.1
+
+# pytest for the library and the browser tests (tests/browser: JupyterLab and Voila in headless
+# Chromium), nbval for every lesson (each cell must run; asserts are the checks).
 test: export HF_HUB_OFFLINE=1
 test: setup
 	$(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env
+
+# The browser for tests/browser: Debian's chromium when we may install it (root, apt),
+# otherwise Playwright's own download (needs the internet).
+browser:
+	@if [ -x /usr/bin/chromium ]; then echo "chromium: /usr/bin/chromium"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else $(PY) -m playwright install chromium; fi
+
+figures: export HF_HUB_OFFLINE=1
+figures: setup
+	$(PY) scripts/make_figures.py
 
 test-fast: setup
 	$(PY) -m pytest tests

@@ -14,6 +14,7 @@ One module per stage:
 - `sdlearn.pipelines`   text-to-image, image-to-image, inpainting, depth-to-image by hand
 - `sdlearn.judge`       reading colour, shape and position from generated pixels
 - `sdlearn.eval`        TinySD's quality table
+- `sdlearn.widgets`     the step scrubber; `sdlearn.app` the classroom demo (Voila)
 """
 __version__ = "0.1.0"
 

@@ -202,11 +202,13 @@ def noised_image_latents(parts, pixels, batch_size, timesteps, generator):
 
 
 def _denoise(parts, latents, timesteps, prompt_embeds, negative_prompt_embeds, guidance_scale, generator, eta,
-             record, extra_channels=None, after_step=None, desc="denoising", progress=True, cfg_always=False):
+             record, extra_channels=None, after_step=None, desc="denoising", progress=True, cfg_always=False,
+             on_step=None):
     """# 7. The denoising loop shared by all four pipelines.
 
     extra_channels: tensor appended to the (scaled) latent input (depth, or mask + masked latents).
     after_step(i, latents) -> latents: a hook run after each step (the 4-channel inpainting blend).
+    on_step(i, n): called after step i of n, e.g. to move a progress bar in an app.
     """
     unet, scheduler = parts.unet, parts.scheduler
     guided = _guided(guidance_scale, unet, cfg_always)
@@ -233,6 +235,8 @@ def _denoise(parts, latents, timesteps, prompt_embeds, negative_prompt_embeds, g
         latents = out.prev_sample
         if after_step is not None:
             latents = after_step(i, latents)
+        if on_step is not None:
+            on_step(i, len(timesteps))
     return latents, steps
 
 
@@ -252,7 +256,7 @@ def _maybe_capture(parts, record_attention, batch_size):
 def text_to_image(parts, prompt, height=None, width=None, num_inference_steps: int = 25, guidance_scale: float = 7.5,
                   negative_prompt=None, generator=None, latents=None, eta: float = 0.0, prompt_embeds=None,
                   negative_prompt_embeds=None, record: bool = False, record_attention: bool = False,
-                  progress: bool = True, cfg_always: bool = False) -> Result:
+                  progress: bool = True, cfg_always: bool = False, on_step=None) -> Result:
     """Generate images from text: noise in latent space, denoised under the prompt's guidance, decoded.
 
     cfg_always=True applies the guidance formula even for guidance_scale <= 1 (diffusers skips it
@@ -285,7 +289,7 @@ def text_to_image(parts, prompt, height=None, width=None, num_inference_steps: i
     # 5.-7. Denoising loop
     with _maybe_capture(parts, record_attention, batch_size) as store:
         latents, steps = _denoise(parts, latents, timesteps, prompt_embeds, negative_prompt_embeds, guidance_scale,
-                                  generator, eta, record, progress=progress, cfg_always=cfg_always)
+                                  generator, eta, record, progress=progress, cfg_always=cfg_always, on_step=on_step)
     # 8. Decode
     return Result(decode_latents(parts.vae, latents), latents, steps, store)
 
@@ -295,7 +299,8 @@ def text_to_image(parts, prompt, height=None, width=None, num_inference_steps: i
 @torch.no_grad()
 def image_to_image(parts, prompt, image, strength: float = 0.8, num_inference_steps: int = 25,
                    guidance_scale: float = 7.5, negative_prompt=None, generator=None, eta: float = 0.0,
-                   record: bool = False, record_attention: bool = False, progress: bool = True) -> Result:
+                   record: bool = False, record_attention: bool = False, progress: bool = True,
+                   on_step=None) -> Result:
     """SDEdit: encode the image, noise it to the step `strength` of the way through the schedule, denoise from there."""
     # 1.-2. Check inputs, preprocess the image, encode the prompt
     pixels, batch_size, guided, prompt_embeds, negative_prompt_embeds = _image_pipeline_start(
@@ -308,7 +313,7 @@ def image_to_image(parts, prompt, image, strength: float = 0.8, num_inference_st
     # 5.-7. Denoising loop
     with _maybe_capture(parts, record_attention, batch_size) as store:
         latents, steps = _denoise(parts, latents, timesteps, prompt_embeds, negative_prompt_embeds, guidance_scale,
-                                  generator, eta, record, progress=progress)
+                                  generator, eta, record, progress=progress, on_step=on_step)
     # 8. Decode
     return Result(decode_latents(parts.vae, latents), latents, steps, store)
 
@@ -318,7 +323,8 @@ def image_to_image(parts, prompt, image, strength: float = 0.8, num_inference_st
 @torch.no_grad()
 def inpaint(parts, prompt, image, mask_image, strength: float = 1.0, num_inference_steps: int = 25,
             guidance_scale: float = 7.5, negative_prompt=None, generator=None, eta: float = 0.0,
-            record: bool = False, record_attention: bool = False, progress: bool = True) -> Result:
+            record: bool = False, record_attention: bool = False, progress: bool = True,
+            on_step=None) -> Result:
     """Repaint the white part of `mask_image`, two ways depending on the U-Net:
 
     - 9 input channels (an inpainting model): the U-Net sees the noisy latents, the mask and
@@ -376,7 +382,8 @@ def inpaint(parts, prompt, image, mask_image, strength: float = 1.0, num_inferen
     # 7. Denoising loop
     with _maybe_capture(parts, record_attention, batch_size) as store:
         latents, steps = _denoise(parts, latents, timesteps, prompt_embeds, negative_prompt_embeds, guidance_scale,
-                                  generator, eta, record, extra_channels=extra, after_step=after_step, progress=progress)
+                                  generator, eta, record, extra_channels=extra, after_step=after_step, progress=progress,
+                                  on_step=on_step)
     # 8. Decode
     return Result(decode_latents(parts.vae, latents), latents, steps, store)
 
@@ -403,7 +410,8 @@ def depth_condition(depth_map: torch.Tensor, height: int, width: int, vae_scale_
 @torch.no_grad()
 def depth_to_image(parts, prompt, image, depth_map=None, strength: float = 0.8, num_inference_steps: int = 25,
                    guidance_scale: float = 7.5, negative_prompt=None, generator=None, eta: float = 0.0,
-                   record: bool = False, record_attention: bool = False, progress: bool = True) -> Result:
+                   record: bool = False, record_attention: bool = False, progress: bool = True,
+                   on_step=None) -> Result:
     """Image-to-image with the image's depth map as an extra U-Net input, so the layout survives a new prompt."""
     vsf = parts.vae_scale_factor
     if parts.unet.config.in_channels != 5:
@@ -436,6 +444,6 @@ def depth_to_image(parts, prompt, image, depth_map=None, strength: float = 0.8, 
     # 6.-7. Denoising loop
     with _maybe_capture(parts, record_attention, batch_size) as store:
         latents, steps = _denoise(parts, latents, timesteps, prompt_embeds, negative_prompt_embeds, guidance_scale,
-                                  generator, eta, record, extra_channels=extra, progress=progress)
+                                  generator, eta, record, extra_channels=extra, progress=progress, on_step=on_step)
     # 8. Decode
     return Result(decode_latents(parts.vae, latents), latents, steps, store)

@@ -1,0 +1,230 @@
+"""The classroom demo: one ipywidgets app over the sdlearn pipelines, served by Voila.
+
+    make demo              # serves demo/classroom.ipynb with Voila on http://localhost:8866
+
+A teacher types a prompt, sets steps, guidance and seed, clicks Generate and then scrubs through
+the denoising steps, with the attention map of a chosen word. The same app runs image-to-image
+on bundled sketches and photos, and inpainting on procedural scenes. Bad input (an empty prompt,
+a seed out of range) shows a message in the app instead of a traceback.
+"""
+from __future__ import annotations
+
+import html
+
+import numpy as np
+import torch
+
+from . import pipelines
+from .data import load_photo, make_scene, render_sketch
+
+__all__ = ["SOURCES", "MASKS", "ClassroomApp", "build_app"]
+
+MODES = ("text to image", "image to image", "inpainting")
+
+
+def _sketch(colour, shape, position="center"):
+    return lambda size: render_sketch(make_scene(colour, shape, position=position, size_px=size), seed=1)
+
+
+def _scene(colour, shape, second_colour, second_shape):
+    return lambda size: make_scene(colour, shape, second={"colour": second_colour, "shape": second_shape, "depth": 0.4},
+                                   relation="left of", size_px=size).image
+
+
+# Input images for image-to-image and inpainting: name -> function(size) -> uint8 (size, size, 3).
+SOURCES = {
+    "sketch: red circle": _sketch("red", "circle"),
+    "sketch: blue square on the left": _sketch("blue", "square", "left"),
+    "sketch: yellow triangle": _sketch("yellow", "triangle"),
+    "scene: red circle left of a blue square": _scene("red", "circle", "blue", "square"),
+    "scene: yellow triangle left of a green circle": _scene("yellow", "triangle", "green", "circle"),
+    "photo: chelsea the cat": lambda size: load_photo("chelsea", size),
+    "photo: astronaut": lambda size: load_photo("astronaut", size),
+    "photo: coffee": lambda size: load_photo("coffee", size),
+}
+
+
+def _half(side):
+    def mask(size):
+        m = np.zeros((size, size), np.uint8)
+        if side == "left":
+            m[:, : size // 2] = 255
+        elif side == "right":
+            m[:, size // 2 :] = 255
+        else:
+            m[size // 4 : 3 * size // 4, size // 4 : 3 * size // 4] = 255
+        return m
+
+    return mask
+
+
+# Masks for inpainting (white = repaint).
+MASKS = {"left half": _half("left"), "right half": _half("right"), "centre square": _half("centre")}
+
+LIMITS = {"steps": (1, 50), "guidance": (0.0, 15.0), "strength": (0.0, 1.0), "seed": (0, 2**31 - 1)}
+
+
+def _prompt_words(parts, prompt: str) -> list[str]:
+    """The prompt's tokens as the attention chooser shows them (no start/end tokens, no `</w>`)."""
+    ids = parts.tokenizer(prompt, truncation=True, max_length=parts.tokenizer.model_max_length).input_ids
+    return [t.replace("</w>", "") for t in parts.tokenizer.convert_ids_to_tokens(ids)[1:-1]]
+
+
+class ClassroomApp:
+    """The widgets and what the Generate button does. `build_app()` returns `.view`."""
+
+    def __init__(self, parts=None, inpaint_parts=None):
+        import ipywidgets as w
+
+        from .loading import load
+        from .schedulers import swap_scheduler
+
+        self.parts = parts if parts is not None else swap_scheduler(load(), "ddim")
+        self.inpaint_parts = inpaint_parts
+        if self.inpaint_parts is None and self.parts.is_tinysd:
+            try:  # the 9-channel model when it ships; otherwise inpainting blends with the plain model
+                self.inpaint_parts = swap_scheduler(load("tinysd-inpaint"), "ddim")
+            except Exception:
+                self.inpaint_parts = None
+        self.size = self.parts.unet.config.sample_size * self.parts.vae_scale_factor
+        layout = w.Layout(width="420px")
+        style = {"description_width": "90px"}
+        self.mode = w.ToggleButtons(options=MODES, value=MODES[0], description="mode", style=style)
+        self.prompt = w.Text(value="a red circle on the left", placeholder="e.g. a blue square at the top",
+                             description="prompt", layout=layout, style=style)
+        self.steps = w.IntSlider(value=20, min=1, max=LIMITS["steps"][1], description="steps", style=style)
+        self.guidance = w.FloatSlider(value=7.5, min=0.0, max=LIMITS["guidance"][1], step=0.5, description="guidance",
+                                      style=style)
+        self.seed = w.IntText(value=0, description="seed", style=style)
+        self.source = w.Dropdown(options=list(SOURCES), description="input", layout=layout, style=style)
+        self.strength = w.FloatSlider(value=0.7, min=0.0, max=1.0, step=0.05, description="strength", style=style)
+        self.mask = w.Dropdown(options=list(MASKS), description="mask", style=style)
+        self.button = w.Button(description="Generate", button_style="primary", icon="play")
+        self.progress = w.IntProgress(value=0, min=0, max=1, description="progress", style=style)
+        self.message = w.HTML(value="")
+        self.preview = w.Output()
+        self.result = w.Output()
+        self.mode.observe(self._show_controls, names="value")
+        self.source.observe(self._show_input, names="value")
+        self.mask.observe(self._show_input, names="value")
+        self.button.on_click(lambda _: self.generate())
+        self.image_controls = w.VBox([self.source, self.strength])
+        self.view = w.VBox([
+            w.HTML("<h2>sdlearn classroom demo</h2><p>Type a prompt, press <b>Generate</b>, then move the "
+                   "<b>step</b> slider to watch the picture emerge from noise.</p>"),
+            self.mode, self.prompt, w.HBox([self.steps, self.guidance]), self.seed, self.image_controls, self.mask,
+            w.HBox([self.button, self.progress]), self.message, self.preview, self.result,
+        ])
+        self.view.add_class("sdlearn-app")
+        self._show_controls()
+
+    # ------------------------------------------------------------ controls
+
+    def _show_controls(self, *_):
+        mode = self.mode.value
+        self.image_controls.layout.display = None if mode != "text to image" else "none"
+        self.mask.layout.display = None if mode == "inpainting" else "none"
+        if mode == "inpainting":
+            self.strength.value = 1.0
+        self._show_input()
+
+    def _show_input(self, *_):
+        import matplotlib.pyplot as plt
+        from IPython.display import display
+
+        self.preview.clear_output()
+        if self.mode.value == "text to image":
+            return
+        image = SOURCES[self.source.value](self.size)
+        panels = [(image, "input")]
+        if self.mode.value == "inpainting":
+            panels.append((MASKS[self.mask.value](self.size), "mask (white = repaint)"))
+        fig, axes = plt.subplots(1, len(panels), figsize=(2.0 * len(panels), 2.2), squeeze=False)
+        for ax, (im, title) in zip(axes[0], panels):
+            ax.imshow(im, cmap="gray" if im.ndim == 2 else None)
+            ax.set_title(title, fontsize=8)
+            ax.axis("off")
+        with self.preview:
+            display(fig)
+        plt.close(fig)
+
+    def check(self) -> str | None:
+        """A message for the user if the inputs are not usable, else None."""
+        prompt = self.prompt.value.strip()
+        if not prompt:
+            return "Type a prompt first, for example <i>a red circle on the left</i>."
+        if len(self.parts.tokenizer(prompt).input_ids) - 2 > self.parts.tokenizer.model_max_length - 2:
+            return "The prompt is longer than CLIP's 75 usable tokens; shorten it (lesson 04 shows why)."
+        lo, hi = LIMITS["seed"]
+        if not lo <= self.seed.value <= hi:
+            return f"The seed must be a whole number from {lo} to {hi}."
+        for name, widget in (("steps", self.steps), ("guidance", self.guidance), ("strength", self.strength)):
+            lo, hi = LIMITS[name]
+            if not lo <= widget.value <= hi:
+                return f"{name} must lie between {lo} and {hi}."
+        if self.mode.value == "image to image" and self.strength.value == 0:
+            return "With strength 0 there is nothing to denoise: the output is the input. Raise the strength."
+        return None
+
+    def _say(self, text: str, error: bool = False):
+        colour = "#b00020" if error else "#333"
+        self.message.value = f'<span class="sdlearn-message" style="color:{colour}">{text}</span>'
+
+    # ------------------------------------------------------------ generate
+
+    def generate(self):
+        """Run the chosen pipeline with the controls' values and show the step scrubber."""
+        from IPython.display import display
+
+        from .widgets import step_scrubber
+
+        problem = self.check()
+        if problem:
+            self._say(problem, error=True)
+            return None
+        prompt = self.prompt.value.strip()
+        self.button.disabled = True
+        self.progress.value, self.progress.max = 0, self.steps.value
+        self._say("Generating...")
+
+        def on_step(i, n):
+            self.progress.max, self.progress.value = n, i + 1
+
+        kw = dict(num_inference_steps=self.steps.value, guidance_scale=float(self.guidance.value),
+                  generator=torch.Generator().manual_seed(int(self.seed.value)), record=True, record_attention=True,
+                  progress=False, on_step=on_step)
+        parts = self.parts
+        try:
+            if self.mode.value == "text to image":
+                result = pipelines.text_to_image(parts, prompt, **kw)
+            else:
+                image = SOURCES[self.source.value](self.size)
+                if self.mode.value == "image to image":
+                    result = pipelines.image_to_image(parts, prompt, image, strength=float(self.strength.value), **kw)
+                else:
+                    parts = self.inpaint_parts or self.parts
+                    result = pipelines.inpaint(parts, prompt, image, MASKS[self.mask.value](self.size),
+                                               strength=float(self.strength.value), **kw)
+        except (ValueError, TypeError) as e:  # the pipelines' input checks say what to change
+            self._say(html.escape(str(e)), error=True)
+            return None
+        except Exception as e:  # never a traceback in front of a class
+            self._say(f"Generation failed: {html.escape(type(e).__name__)}: {html.escape(str(e))}", error=True)
+            return None
+        finally:
+            self.button.disabled = False
+        if not result.steps:
+            self._say("No denoising steps ran (strength too low for this many steps); raise strength or steps.",
+                      error=True)
+            return result
+        how = "" if parts is self.parts else " (9-channel inpainting model)"
+        self._say(f"Done: {len(result.steps)} steps{how}. Move the step slider; pick a word to see its attention.")
+        self.result.clear_output()
+        with self.result:
+            display(step_scrubber(parts, result, prompt, tokens=_prompt_words(parts, prompt)))
+        return result
+
+
+def build_app(parts=None, inpaint_parts=None):
+    """The classroom demo's widget tree (display it, or serve demo/classroom.ipynb with Voila)."""
+    return ClassroomApp(parts, inpaint_parts).view

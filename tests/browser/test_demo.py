@@ -1,0 +1,59 @@
+"""The classroom demo (`make demo`) in a real browser: type a prompt, generate, scrub; bad input gets a message."""
+from browser_helpers import images_near, screenshot, set_slider, wait_for_new_image
+
+
+def open_app(page, voila):
+    page.goto(voila.url)
+    page.wait_for_selector(".sdlearn-app", timeout=180_000)
+
+
+def prompt_box(page):
+    return page.locator(".sdlearn-app .widget-text").filter(has=page.get_by_text("prompt", exact=True)).locator("input")
+
+
+def generate(page):
+    page.locator(".sdlearn-app button", has_text="Generate").click()
+
+
+def test_demo_generates_and_the_scrubber_changes_the_picture(page, voila):
+    open_app(page, voila)
+    prompt_box(page).fill("a blue square at the top")
+    generate(page)
+    page.wait_for_selector(".sdlearn-message:has-text('Done')", timeout=180_000)
+    slider = page.locator(".sdlearn-app .widget-slider").filter(has=page.get_by_text("step", exact=True)).first
+    slider.scroll_into_view_if_needed()
+    before = images_near(page, slider)
+    assert before, "no picture after Generate"
+    screenshot(page, "demo_generated")
+    set_slider(page, slider, 0)
+    after = wait_for_new_image(page, slider, before)
+    assert after != before
+    screenshot(page, "demo_scrubbed")
+
+
+def test_demo_bad_input_shows_a_message_not_a_traceback(page, voila):
+    open_app(page, voila)
+    prompt_box(page).fill("   ")
+    generate(page)
+    message = page.locator(".sdlearn-message")
+    message.wait_for(timeout=30_000)
+    assert "Type a prompt" in message.inner_text()
+    seed = page.locator(".sdlearn-app .widget-text").filter(has=page.get_by_text("seed", exact=True)).locator("input")
+    prompt_box(page).fill("a red circle")
+    seed.fill("-5")
+    seed.press("Enter")
+    generate(page)
+    page.wait_for_selector(".sdlearn-message:has-text('seed must be')", timeout=30_000)
+    screenshot(page, "demo_bad_input")
+    assert "Traceback" not in page.inner_text("body")
+
+
+def test_demo_inpainting_mode(page, voila):
+    open_app(page, voila)
+    page.locator(".sdlearn-app .widget-toggle-buttons button", has_text="inpainting").click()
+    page.locator(".sdlearn-app select").first.wait_for()
+    prompt_box(page).fill("a yellow triangle on the left")
+    generate(page)
+    page.wait_for_selector(".sdlearn-message:has-text('Done')", timeout=180_000)
+    screenshot(page, "demo_inpainting")
+    assert "Traceback" not in page.inner_text("body")
