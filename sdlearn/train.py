@@ -295,11 +295,15 @@ def export(out, folder, overwrite: bool = False):
     from transformers import CLIPModel, CLIPTextModel
 
     folder = pathlib.Path(folder)
+    card = None
     if folder.exists() and any(folder.iterdir()):
         if not overwrite:
             raise FileExistsError(f"{folder} exists and is not empty; pass --overwrite to replace it.")
+        card = (folder / "README.md").read_text() if (folder / "README.md").exists() else None
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
+    if card is not None:  # the model card is written by people: keep it (update its numbers by hand)
+        (folder / "README.md").write_text(card)
     tinysd.build_tokenizer(save_to=folder / "tokenizer")
     clip = CLIPModel.from_pretrained(pathlib.Path(out, "clip", "final"))
     text = CLIPTextModel.from_pretrained(pathlib.Path(out, "clip", "final"))
