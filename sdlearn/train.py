@@ -295,15 +295,7 @@ def export(out, folder, overwrite: bool = False):
     from transformers import CLIPModel, CLIPTextModel
 
     folder = pathlib.Path(folder)
-    card = None
-    if folder.exists() and any(folder.iterdir()):
-        if not overwrite:
-            raise FileExistsError(f"{folder} exists and is not empty; pass --overwrite to replace it.")
-        card = (folder / "README.md").read_text() if (folder / "README.md").exists() else None
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True)
-    if card is not None:  # the model card is written by people: keep it (update its numbers by hand)
-        (folder / "README.md").write_text(card)
+    _fresh_folder(folder, overwrite)
     tinysd.build_tokenizer(save_to=folder / "tokenizer")
     clip = CLIPModel.from_pretrained(pathlib.Path(out, "clip", "final"))
     text = CLIPTextModel.from_pretrained(pathlib.Path(out, "clip", "final"))
@@ -335,11 +327,7 @@ def export_variants(out, folder, overwrite: bool = False):
         if not pathlib.Path(out, stage, "final").exists():
             continue
         target = folder.parent / name
-        if target.exists() and any(target.iterdir()):
-            if not overwrite:
-                raise FileExistsError(f"{target} exists and is not empty; pass --overwrite to replace it.")
-            shutil.rmtree(target)
-        target.mkdir(parents=True)
+        _fresh_folder(target, overwrite)
         for part in ("vae", "text_encoder", "tokenizer"):
             os.symlink(os.path.join("..", folder.name, part), target / part)
         UNet2DConditionModel.from_pretrained(pathlib.Path(out, stage, "final")).half().save_pretrained(target / "unet")
@@ -359,6 +347,22 @@ def export_variants(out, folder, overwrite: bool = False):
             tinysd.write_model_index(target, pipeline)
         made.append(target)
     return made
+
+
+def _fresh_folder(folder: pathlib.Path, overwrite: bool):
+    """Make `folder` empty for an export; refuse to replace one with content unless told to.
+
+    The model card (README.md) is written by people, so it survives an overwrite; update its numbers by hand.
+    """
+    card = None
+    if folder.exists() and any(folder.iterdir()):
+        if not overwrite:
+            raise FileExistsError(f"{folder} exists and is not empty; pass --overwrite to replace it.")
+        card = (folder / "README.md").read_text() if (folder / "README.md").exists() else None
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    if card is not None:
+        (folder / "README.md").write_text(card)
 
 
 def _force_fp32_config(path):

@@ -87,3 +87,13 @@ def test_export_refuses_to_overwrite(tmp_path):
     else:
         raise AssertionError("export overwrote a non-empty folder")
     assert (target / "keep.txt").read_text() == "mine"
+
+
+def test_overwriting_export_keeps_the_model_card(tmp_path):
+    target = tmp_path / "model"
+    target.mkdir()
+    (target / "README.md").write_text("# my card")
+    (target / "old.bin").write_text("stale")
+    train._fresh_folder(target, overwrite=True)
+    assert sorted(p.name for p in target.iterdir()) == ["README.md"]
+    assert (target / "README.md").read_text() == "# my card"
