@@ -198,9 +198,6 @@ def main(argv=None):
               f"{'holds' if ok else 'FAILS'} |")
 
 
-if __name__ == "__main__":
-    main()
-
 
 # ---------------------------------------------------------------- depth and inpainting variants
 
@@ -311,3 +308,7 @@ def variants_main(n: int = 100):
         m = inpaint_metrics(swap_scheduler(load(model), "ddim"), n)
         print(f"| {name} | {m['outside_mad']:.2f} | {m['colour']:.1%} | {m['shape']:.1%} | {m['both']:.1%} | "
               f"outside <= 3, inside >= 85% |")
+
+
+if __name__ == "__main__":
+    main()
