@@ -129,11 +129,11 @@ def inpainting():
     scene = make_scene("red", "circle", second={"colour": "blue", "shape": "square", "depth": 0.4}, relation="left of")
     mask = np.zeros((64, 64), np.uint8)
     mask[:, :32] = 255
-    shown, titles = [scene.image, mask], ["input", "mask"]
+    shown, titles = [scene.image, mask / 255.0], ["input", "mask (white = repaint)"]
     for name, parts in (("blend, 4-ch", _tiny()), ("inpaint model, 9-ch", _variant("tinysd-inpaint"))):
         if parts is None:
             continue
-        r = pipelines.inpaint(parts, "a yellow triangle on the left", scene.image, mask,
+        r = pipelines.inpaint(parts, "a yellow triangle to the left of a blue square", scene.image, mask,
                               generator=torch.Generator().manual_seed(0), progress=False)
         shown.append(r.images[0])
         titles.append(name)
