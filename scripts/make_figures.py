@@ -2,6 +2,7 @@
 
 Every figure is drawn by sdlearn's own functions on TinySD, offline, in about a minute on 2 cores.
 """
+import functools
 import os
 import pathlib
 import sys
@@ -34,7 +35,7 @@ def forward_noising():
 
 
 def tinysd_samples():
-    parts = swap_scheduler(sdlearn.load(), "ddim")
+    parts = _tiny()
     prompts = ["a red circle on the left", "a big blue square at the top", "a yellow triangle on the right",
                "a green circle at the bottom", "an orange triangle", "a purple box in the center"]
     r = pipelines.text_to_image(parts, prompts, generator=[torch.Generator().manual_seed(i) for i in range(len(prompts))],
@@ -43,8 +44,9 @@ def tinysd_samples():
     fig.savefig(OUT / "tinysd_samples.png", dpi=110)
 
 
+@functools.lru_cache(maxsize=None)
 def _tiny():
-    return swap_scheduler(sdlearn.load(), "ddim")
+    return swap_scheduler(sdlearn.load(), "ddim")  # loaded once, shared by the figures
 
 
 def denoising_steps():

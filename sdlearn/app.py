@@ -76,7 +76,7 @@ class ClassroomApp:
     def __init__(self, parts=None, inpaint_parts=None):
         import ipywidgets as w
 
-        from .loading import load
+        from .loading import ModelNotAvailableError, load
         from .schedulers import swap_scheduler
 
         self.parts = parts if parts is not None else swap_scheduler(load(), "ddim")
@@ -84,7 +84,7 @@ class ClassroomApp:
         if self.inpaint_parts is None and self.parts.is_tinysd:
             try:  # the 9-channel model when it ships; otherwise inpainting blends with the plain model
                 self.inpaint_parts = swap_scheduler(load("tinysd-inpaint"), "ddim")
-            except Exception:
+            except ModelNotAvailableError:
                 self.inpaint_parts = None
         self.size = self.parts.unet.config.sample_size * self.parts.vae_scale_factor
         layout = w.Layout(width="420px")

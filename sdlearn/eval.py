@@ -198,7 +198,6 @@ def main(argv=None):
               f"{'holds' if ok else 'FAILS'} |")
 
 
-
 # ---------------------------------------------------------------- depth and inpainting variants
 
 def _pearson(a, b) -> float:
@@ -259,7 +258,7 @@ def inpaint_metrics(parts, n: int = 100, seed: int = 6262, steps: int = 25, whol
     and shape. whole_scene=True describes the whole picture in the prompt ("a green square
     above a red circle"), as the training captions did; otherwise only the new object.
     """
-    from .data.world import COLOURS, SHAPES
+    from .data.world import _RELATION_PHRASES, COLOURS, SHAPES
     from .pipelines import inpaint
 
     world = World(seed=seed, split="all")
@@ -275,7 +274,7 @@ def inpaint_metrics(parts, n: int = 100, seed: int = 6262, steps: int = 25, whol
         prompt = f"a {colour} {shape}"
         if whole_scene and len(s.objects) == 2:
             other = s.objects[1]
-            prompt += f" {'to the left of' if s.relation == 'left of' else 'above'} a {other.colour} {other.shape}"
+            prompt += f" {_RELATION_PHRASES[s.relation][0]} a {other.colour} {other.shape}"
         res = inpaint(parts, prompt, s.image, mask, num_inference_steps=steps,
                       generator=torch.Generator().manual_seed(i), progress=False)
         out = (res.images[0] * 255).round().astype(np.uint8)
@@ -310,8 +309,9 @@ def variants_main(n: int = 100):
     print(f"\n| inpainting, {n} held-out scenes | outside MAD (0-255) | colour | shape | both | target |")
     print("| --- | --- | --- | --- | --- | --- |")
     for name, model in (("9-channel TinySD-inpaint", "tinysd-inpaint"), ("blending, 4-channel TinySD", "tinysd")):
+        parts = swap_scheduler(load(model), "ddim")
         for whole in (False, True):
-            m = inpaint_metrics(swap_scheduler(load(model), "ddim"), n, whole_scene=whole)
+            m = inpaint_metrics(parts, n, whole_scene=whole)
             how = "whole-scene prompt" if whole else "new object only"
             print(f"| {name}, {how} | {m['outside_mad']:.2f} | {m['colour']:.1%} | {m['shape']:.1%} | "
                   f"{m['both']:.1%} | outside <= 3, inside >= 85% |")
