@@ -131,26 +131,24 @@ def _train_conditioned_unet(name, args, accelerator, run_stage, log_time, tokeni
 
     frozen: (vae, text_encoder, parent_unet); latents: (mean, std) of every scene's latent distribution.
     """
-    from .train import EMA, tokenize, unet_loss
+    from .train import EMA, encode_captions, tokenize, unet_loss
 
     vae, text_encoder, parent = frozen
     torch.manual_seed(args.seed)
     unet = expand_conv_in(parent, in_channels)
     ema = EMA(unet)
-    ids = tokenize(tokenizer, [s.caption for s in scenes])
-    empty = tokenize(tokenizer, [""])
+    text_states = encode_captions(text_encoder, tokenize(tokenizer, [s.caption for s in scenes]))
+    empty = encode_captions(text_encoder, tokenize(tokenizer, [""]), desc="encoding the empty prompt")
     scale = vae.config.scaling_factor
     abar = tinysd.make_scheduler().alphas_cumprod
     mean, std = latents
     g = torch.Generator().manual_seed(args.seed + seed_offset + accelerator.process_index)
 
     def step_fn(m, step):
-        idx = torch.randint(0, len(ids), (args.unet_batch,), generator=g)
+        idx = torch.randint(0, len(text_states), (args.unet_batch,), generator=g)
         latents = (mean[idx] + std[idx] * torch.randn(mean[idx].shape, generator=g)) * scale
-        batch_ids = ids[idx].clone()
-        batch_ids[torch.rand(len(idx), generator=g) < 0.1] = empty
-        with torch.no_grad():
-            states = text_encoder(batch_ids).last_hidden_state
+        states = text_states[idx].clone()
+        states[torch.rand(len(idx), generator=g) < 0.1] = empty
         loss = unet_loss(m, latents, states, abar, g, extra=extra_fn(idx, g))
         if step > 0:
             ema.update(accelerator.unwrap_model(m), step)

@@ -3,7 +3,9 @@
 Every sample is drawn from a seed, so the world is unlimited and reproducible with no
 downloads. A scene holds one or two flat shapes on a plain background. Each object sits at
 its own depth; nearer objects are painted over farther ones, so occlusion always agrees
-with the depth map. Per sample you get the RGB image, a caption, one visible-pixel mask per
+with the depth map, and they are drawn larger, as a camera sees them (perspective): a
+"large" object at depth 0.2 is 1.35 times as wide as one at depth 0.8. Without that cue a
+single picture could not say which of two separate shapes is nearer. Per sample you get the RGB image, a caption, one visible-pixel mask per
 object and a depth map.
 
 Captions use synonyms and several sentence templates on purpose ("a big violet disc" and
@@ -32,6 +34,7 @@ __all__ = [
     "World",
     "make_scene",
     "describe",
+    "perspective",
 ]
 
 # The palette. Object colours are saturated and far apart; backgrounds are neutral.
@@ -88,6 +91,11 @@ _ANCHORS = {"left": (0.27, 0.5), "right": (0.73, 0.5), "top": (0.5, 0.27), "bott
 _RADIUS = {"small": 0.12, "large": 0.22}  # half the side of the bounding box, as a fraction of the image
 
 
+def perspective(depth: float) -> float:
+    """How much larger than its nominal size an object at `depth` looks: 1.15 near (0.2) .. 0.85 far (0.8)."""
+    return 1.25 - 0.5 * depth
+
+
 @dataclass
 class SceneObject:
     """One flat shape: what it is, where it is and how far away."""
@@ -97,7 +105,7 @@ class SceneObject:
     size: str
     position: str  # one of POSITIONS, the anchor its centre was drawn near
     center: tuple[float, float]  # (x, y) in pixels
-    radius: float  # in pixels
+    radius: float  # in pixels, nominal size times perspective(depth)
     depth: float  # distance from the camera, 0 (near) .. 1 (far); the background is at 1
 
 
@@ -215,8 +223,8 @@ def _pick_object(rng: random.Random, split: str, size_px: int, position: str | N
     ax, ay = _ANCHORS[pos]
     cx = (ax + rng.uniform(-jitter, jitter)) * size_px
     cy = (ay + rng.uniform(-jitter, jitter)) * size_px
-    r = _RADIUS[sz] * size_px * rng.uniform(0.9, 1.1)
     d = depth if depth is not None else rng.uniform(0.2, 0.8)
+    r = _RADIUS[sz] * size_px * perspective(d)
     return SceneObject(c, s, sz, pos, (cx, cy), r, d)
 
 
