@@ -12,8 +12,10 @@ Stages run in order and each is skipped once finished:
             (MSE + a small KL term, Rombach et al. 2022); then its scaling factor is
             measured so that scaled latents have unit variance.
 3. unet     UNet2DConditionModel trained to predict the noise in latents, cross-attending to
-            the frozen text encoder's hidden states; 10% of captions are replaced by the
-            empty prompt so classifier-free guidance works. An EMA of its weights is kept.
+            the frozen text encoder's hidden states (encoded once up front); 10% of captions
+            are replaced by the empty prompt so classifier-free guidance works, 20% leave out
+            one colour or shape word (see `drop_attribute`). Min-SNR loss weighting; an EMA
+            of its weights is kept.
 
 Built on Hugging Face Accelerate, so `accelerate launch -m sdlearn.train ...` runs the same
 script on several GPUs or machines. Checkpoints are written every `--ckpt-every` steps into
@@ -38,9 +40,10 @@ from . import tinysd
 from .data import World
 from .data.world import COLOURS, SHAPES, SYNONYMS
 
-__all__ = ["main", "make_dataset", "clip_loss", "swap_attribute", "vae_loss", "unet_loss", "encode_captions"]
+__all__ = ["main", "make_dataset", "clip_loss", "swap_attribute", "drop_attribute", "vae_loss", "unet_loss",
+           "encode_captions"]
 
-STEPS = {"clip": 1200, "vae": 1500, "unet": 4000, "depth": 1200, "variant_unet": 1500}
+STEPS = {"clip": 1200, "vae": 1500, "unet": 3200, "depth": 1200, "variant_unet": 1500}
 ALL_STAGES = ("clip", "vae", "unet", "depth", "unet_depth", "unet_inpaint")
 
 
@@ -112,6 +115,25 @@ def swap_attribute(caption: str, rng: np.random.Generator) -> str:
     kind, canon = _KIND_OF_WORD[words[i]]
     others = [w for w, (k, c) in _KIND_OF_WORD.items() if k == kind and c != canon]
     words[i] = others[rng.integers(len(others))]
+    if i > 0 and words[i - 1] in ("a", "an"):
+        words[i - 1] = "an" if words[i][0] in "aeiou" else "a"
+    return " ".join(words)
+
+
+def drop_attribute(caption: str, rng: np.random.Generator, kind: str = "colour") -> str:
+    """The caption with one object's colour (or shape) word left out: "a big red circle" -> "a big circle".
+
+    The U-Net sees some captions like that (see `train_unet`). A caption without a colour
+    still shows a coloured shape, so the shape word alone cannot predict the colour, and the
+    colour word becomes the only reliable carrier of colour. That is what lets the model
+    combine a colour and a shape it never saw together ("a green triangle").
+    """
+    words = caption.split()
+    spots = [i for i, w in enumerate(words) if _KIND_OF_WORD.get(w, ("",))[0] == kind]
+    if not spots:
+        return caption
+    i = spots[rng.integers(len(spots))]
+    del words[i]
     if i > 0 and words[i - 1] in ("a", "an"):
         words[i - 1] = "an" if words[i][0] in "aeiou" else "a"
     return " ".join(words)
@@ -281,6 +303,11 @@ def train_unet(args, accelerator, tokenizer):
     mean = torch.cat([d.mean for d in dists])
     std = torch.cat([d.std for d in dists])
     text_states = encode_captions(text_encoder, tokenize(tokenizer, captions))
+    # Every image also gets a caption with one attribute left out (colour 2/3, shape 1/3 of the time);
+    # a step uses it for `args.partial_captions` of its samples.
+    rng = np.random.default_rng(args.seed + 21)
+    partial = [drop_attribute(c, rng, "colour" if rng.random() < 2 / 3 else "shape") for c in captions]
+    partial_states = encode_captions(text_encoder, tokenize(tokenizer, partial), desc="encoding partial captions")
     empty = encode_captions(text_encoder, tokenize(tokenizer, [""]), desc="encoding the empty prompt")
     scale = vae.config.scaling_factor
     abar = tinysd.make_scheduler().alphas_cumprod
@@ -291,9 +318,9 @@ def train_unet(args, accelerator, tokenizer):
     def step_fn(m, step):
         idx = torch.randint(0, len(images), (args.unet_batch,), generator=g)
         latents = (mean[idx] + std[idx] * torch.randn(mean[idx].shape, generator=g)) * scale
-        states = text_states[idx].clone()
-        drop = torch.rand(len(idx), generator=g) < 0.1  # 10% empty prompts, for classifier-free guidance
-        states[drop] = empty
+        u = torch.rand(len(idx), generator=g)
+        states = torch.where((u < 0.1 + args.partial_captions).view(-1, 1, 1), partial_states[idx], text_states[idx])
+        states[u < 0.1] = empty  # 10% empty prompts, for classifier-free guidance
         loss = unet_loss(m, latents, states, abar, g)
         if step > 0:
             ema.update(accelerator.unwrap_model(m), step)
@@ -414,6 +441,8 @@ def main(argv=None):
     parser.add_argument("--n-variant", type=int, default=10000, help="scenes for the depth and inpaint stages")
     parser.add_argument("--variant-batch", type=int, default=16, help="batch size of the depth estimator")
     parser.add_argument("--ckpt-every", type=int, default=250)
+    parser.add_argument("--partial-captions", type=float, default=0.2,
+                        help="share of U-Net samples whose caption leaves out one colour or shape word")
     parser.add_argument("--vae-bf16", action=argparse.BooleanOptionalAction, default=True,
                         help="train the VAE under bfloat16 autocast (faster on CPUs with AVX-512 BF16)")
     args = parser.parse_args(argv)

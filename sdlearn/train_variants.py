@@ -171,13 +171,28 @@ def _prepare_scenes(args, vae, seed_offset):
     return scenes, pixels, _encode_all(vae, pixels, "encoding latents")
 
 
+@torch.no_grad()
+def _estimated_nearness(args, scenes) -> torch.Tensor:
+    """The trained depth estimator's maps for `scenes`, (N, h, w), as the depth pipeline will compute them."""
+    from transformers import DPTForDepthEstimation
+
+    estimator = DPTForDepthEstimation.from_pretrained(pathlib.Path(args.out, "depth", "final")).eval()
+    processor = make_depth_processor()
+    maps = []
+    for i in tqdm(range(0, len(scenes), 500), desc="estimating depth"):
+        batch = [s.image for s in scenes[i : i + 500]]
+        maps.append(estimator(processor(images=batch, return_tensors="pt").pixel_values).predicted_depth)
+    return torch.cat(maps)
+
+
 def train_unet_depth(args, accelerator, run_stage, log_time, tokenizer):
+    """Like SD 2's depth model, conditioned on the *estimated* depth (MiDaS there, our DPT here), so that
+    training sees the same blurred, imperfect maps the pipeline feeds it, not the world's exact ones."""
     from .pipelines import depth_condition
 
     frozen = _frozen_parts(args)
     scenes, _, latents = _prepare_scenes(args, frozen[0], 40)
-    depth = torch.from_numpy(np.stack([nearness(s.depth) for s in scenes]))
-    cond = depth_condition(depth, 64, 64, 8)  # (N, 1, 8, 8), exactly as the pipeline makes it, precomputed once
+    cond = depth_condition(_estimated_nearness(args, scenes), 64, 64, 8)  # (N, 1, 8, 8), as the pipeline makes it
     _train_conditioned_unet("unet_depth", args, accelerator, run_stage, log_time, tokenizer, frozen, scenes, latents,
                             5, lambda idx, g: cond[idx], 41)
 

@@ -141,3 +141,15 @@ def test_bundled_photos_load_offline():
     assert np.isfinite(disp).mean() > 0.5
     with pytest.raises(ValueError, match="Unknown photo"):
         load_photo("dog")
+
+
+def test_nearer_objects_are_drawn_larger():
+    # perspective: the same object covers more pixels near the camera than far from it
+    near = make_scene("red", "square", depth=0.2)
+    far = make_scene("red", "square", depth=0.8)
+    ratio = near.masks[0].sum() / far.masks[0].sum()
+    assert 1.6 < ratio < 2.0, ratio  # (1.15 / 0.85) ** 2 = 1.83 in area
+    # and size classes stay apart: the nearest small object is smaller than the farthest large one
+    small_near = make_scene("red", "circle", size="small", depth=0.2).masks[0].sum()
+    large_far = make_scene("red", "circle", size="large", depth=0.8).masks[0].sum()
+    assert small_near < 0.7 * large_far

@@ -76,6 +76,38 @@ def test_unet_step_lowers_noise_prediction_loss():
     assert losses[-1] < 0.8 * losses[0]
 
 
+def test_min_snr_weighting_only_lowers_the_weight_of_nearly_clean_steps():
+    torch.manual_seed(0)
+    unet = tinysd.make_unet()
+    latents, states = torch.randn(64, 4, 8, 8), torch.randn(64, 77, tinysd.TEXT_DIM)
+    abar = tinysd.make_scheduler().alphas_cumprod
+    with torch.no_grad():
+        plain = train.unet_loss(unet, latents, states, abar, torch.Generator().manual_seed(1), min_snr_gamma=None)
+        huge = train.unet_loss(unet, latents, states, abar, torch.Generator().manual_seed(1), min_snr_gamma=1e9)
+        weighted = train.unet_loss(unet, latents, states, abar, torch.Generator().manual_seed(1), min_snr_gamma=5.0)
+        # only noisy steps (SNR < 1, weight 1) in the schedule's tail: the weighting changes nothing there
+        noisy = abar.clone()
+        noisy[:] = abar[-1]
+        tail_plain = train.unet_loss(unet, latents, states, noisy, torch.Generator().manual_seed(2), min_snr_gamma=None)
+        tail_weighted = train.unet_loss(unet, latents, states, noisy, torch.Generator().manual_seed(2), min_snr_gamma=5.0)
+    assert torch.isclose(plain, huge)  # a gamma above every SNR is the plain mean
+    assert weighted < plain  # weights are at most 1, below 1 for nearly clean latents
+    assert torch.isclose(tail_plain, tail_weighted)
+
+
+def test_caption_states_encoded_once_equal_encoding_per_batch():
+    from transformers import CLIPTextModel
+
+    tokenizer = tinysd.build_tokenizer()
+    text_encoder = CLIPTextModel(tinysd.clip_config().text_config).eval()
+    ids = train.tokenize(tokenizer, ["a red circle", "a big violet disc on the left", "", "a blue box above a green square"])
+    once = train.encode_captions(text_encoder, ids, batch=3)
+    with torch.no_grad():
+        direct = text_encoder(ids[[3, 1]]).last_hidden_state
+    assert once.shape == (4, 77, tinysd.TEXT_DIM)
+    assert torch.allclose(once[[3, 1]], direct, atol=1e-5)
+
+
 def test_export_refuses_to_overwrite(tmp_path):
     target = tmp_path / "model"
     target.mkdir()
@@ -97,3 +129,24 @@ def test_overwriting_export_keeps_the_model_card(tmp_path):
     train._fresh_folder(target, overwrite=True)
     assert sorted(p.name for p in target.iterdir()) == ["README.md"]
     assert (target / "README.md").read_text() == "# my card"
+
+
+def test_drop_attribute_leaves_out_exactly_one_word_of_the_kind():
+    import numpy as np
+
+    from sdlearn.data.world import COLOURS, SHAPES, SYNONYMS
+
+    words_of = {kind: {w for c in names for w in SYNONYMS.get(c, (c,))} for kind, names in (("colour", COLOURS), ("shape", SHAPES))}
+    rng = np.random.default_rng(0)
+    _, captions = train.make_dataset(64, seed=2)
+    for caption in captions:
+        for kind in ("colour", "shape"):
+            dropped = train.drop_attribute(caption, rng, kind).split()
+            before = caption.split()
+            assert len(dropped) == len(before) - 1
+            count = lambda ws: sum(w in words_of[kind] for w in ws)
+            assert count(dropped) == count(before) - 1
+            other = "shape" if kind == "colour" else "colour"
+            assert count(dropped) >= 0 and sum(w in words_of[other] for w in dropped) == sum(w in words_of[other] for w in before)
+    assert train.drop_attribute("an orange square", rng, "colour") == "a square"
+    assert train.drop_attribute("a big red circle on the left", rng, "colour") == "a big circle on the left"
