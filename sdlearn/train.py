@@ -43,7 +43,7 @@ from .data.world import COLOURS, SHAPES, SYNONYMS
 __all__ = ["main", "make_dataset", "clip_loss", "swap_attribute", "drop_attribute", "vae_loss", "unet_loss",
            "encode_captions"]
 
-STEPS = {"clip": 1200, "vae": 1500, "unet": 3200, "depth": 1200, "variant_unet": 1500}
+STEPS = {"clip": 1200, "vae": 1500, "unet": 3200, "depth": 1000, "variant_unet": 1300}
 ALL_STAGES = ("clip", "vae", "unet", "depth", "unet_depth", "unet_inpaint")
 
 
