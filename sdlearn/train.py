@@ -125,8 +125,9 @@ def drop_attribute(caption: str, rng: np.random.Generator, kind: str = "colour")
 
     The U-Net sees some captions like that (see `train_unet`). A caption without a colour
     still shows a coloured shape, so the shape word alone cannot predict the colour, and the
-    colour word becomes the only reliable carrier of colour. That is what lets the model
-    combine a colour and a shape it never saw together ("a green triangle").
+    colour word becomes the only reliable carrier of colour. It is meant to help the model
+    combine a colour and a shape it never saw together ("a green triangle"): held-out colour
+    accuracy rose from 37.5% to 56% in TinySD v0.3, which also changed other things.
     """
     words = caption.split()
     spots = [i for i, w in enumerate(words) if _KIND_OF_WORD.get(w, ("",))[0] == kind]
@@ -134,7 +135,7 @@ def drop_attribute(caption: str, rng: np.random.Generator, kind: str = "colour")
         return caption
     i = spots[rng.integers(len(spots))]
     del words[i]
-    if i > 0 and words[i - 1] in ("a", "an"):
+    if 0 < i < len(words) and words[i - 1] in ("a", "an"):
         words[i - 1] = "an" if words[i][0] in "aeiou" else "a"
     return " ".join(words)
 
@@ -158,7 +159,8 @@ def unet_loss(unet, latents, text_states, abar, generator, extra=None, min_snr_g
     With `min_snr_gamma` each sample's loss is weighted by min(SNR, gamma) / SNR, where
     SNR = abar / (1 - abar) (Min-SNR weighting, Hang et al. 2023). Nearly clean latents
     (high SNR) then count less, and the noisy steps where layout and colour are decided
-    count fully, which makes training converge in fewer steps. None gives the plain mean.
+    count fully; the paper reports faster convergence (not measured separately here). None
+    gives the plain mean.
     """
     noise = torch.randn(latents.shape, generator=generator)
     t = torch.randint(0, len(abar), (latents.shape[0],), generator=generator)
