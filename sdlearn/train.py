@@ -129,6 +129,8 @@ def drop_attribute(caption: str, rng: np.random.Generator, kind: str = "colour")
     combine a colour and a shape it never saw together ("a green triangle"): held-out colour
     accuracy rose from 37.5% to 56% in TinySD v0.3, which also changed other things.
     """
+    if kind not in ("colour", "shape"):
+        raise ValueError(f"kind must be 'colour' or 'shape', got {kind!r}.")
     words = caption.split()
     spots = [i for i, w in enumerate(words) if _KIND_OF_WORD.get(w, ("",))[0] == kind]
     if not spots:

@@ -173,16 +173,17 @@ def _prepare_scenes(args, vae, seed_offset):
 
 @torch.no_grad()
 def _estimated_nearness(args, scenes) -> torch.Tensor:
-    """The trained depth estimator's maps for `scenes`, (N, h, w), as the depth pipeline will compute them."""
+    """The trained depth estimator's maps for `scenes`, (N, h, w), computed by the depth pipeline's own function."""
+    from types import SimpleNamespace
+
     from transformers import DPTForDepthEstimation
 
-    estimator = DPTForDepthEstimation.from_pretrained(pathlib.Path(args.out, "depth", "final")).eval()
-    processor = make_depth_processor()
-    maps = []
-    for i in tqdm(range(0, len(scenes), 500), desc="estimating depth"):
-        batch = [s.image for s in scenes[i : i + 500]]
-        maps.append(estimator(processor(images=batch, return_tensors="pt").pixel_values).predicted_depth)
-    return torch.cat(maps)
+    from .pipelines import estimate_depth
+
+    parts = SimpleNamespace(depth_estimator=DPTForDepthEstimation.from_pretrained(pathlib.Path(args.out, "depth", "final")).eval(),
+                            feature_extractor=make_depth_processor())
+    return torch.cat([estimate_depth(parts, [s.image for s in scenes[i : i + 500]])
+                      for i in tqdm(range(0, len(scenes), 500), desc="estimating depth")])
 
 
 def train_unet_depth(args, accelerator, run_stage, log_time, tokenizer):

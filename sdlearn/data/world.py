@@ -93,6 +93,8 @@ _RADIUS = {"small": 0.12, "large": 0.22}  # half the side of the bounding box, a
 
 def perspective(depth: float) -> float:
     """How much larger than its nominal size an object at `depth` looks: 1.15 near (0.2) .. 0.85 far (0.8)."""
+    if not 0.0 <= depth <= 1.0:
+        raise ValueError(f"depth runs from 0 (near) to 1 (far), got {depth}.")
     return 1.25 - 0.5 * depth
 
 
