@@ -65,6 +65,31 @@ def test_vae_step_lowers_reconstruction_loss():
     assert losses[-1] < 0.7 * losses[0]
 
 
+def test_edge_weights_mark_only_the_outline():
+    from sdlearn.data import make_scene
+
+    scene = make_scene("red", "square", size="large", background="white")
+    pixels = train.to_pixels(scene.image[None])
+    w = train.edge_weights(pixels, 20.0)[0, 0].numpy()
+    assert w.min() == 1.0 and w.max() == 21.0
+    edge = w > 1
+    # the outline of the square is weighted, its inside and the far background are not
+    cx, cy = (int(v) for v in scene.objects[0].center)
+    assert not edge[cy, cx] and not edge[0, 0]
+    assert edge[scene.masks[0]].mean() < 0.5 and edge.any(axis=0).sum() > 10
+    assert edge.sum() < 0.25 * edge.size
+
+
+def test_edge_weighted_vae_loss_counts_a_wrong_outline_more():
+    torch.manual_seed(0)
+    pixels, _ = _images_and_ids(2)
+    vae = tinysd.make_vae()
+    plain, plain_mse = train.vae_loss(vae, pixels, torch.Generator().manual_seed(0))
+    weighted, weighted_mse = train.vae_loss(vae, pixels, torch.Generator().manual_seed(0), edge_weight=20.0)
+    assert torch.allclose(plain_mse, weighted_mse)  # the reported MSE stays the plain one
+    assert not torch.allclose(plain, weighted)
+
+
 def test_unet_step_lowers_noise_prediction_loss():
     torch.manual_seed(0)
     unet = tinysd.make_unet()
