@@ -177,7 +177,8 @@ def vae_loss(vae, pixels: torch.Tensor, generator: torch.Generator, kl_weight: f
     return rec + kl_weight * kl, mse
 
 
-def unet_loss(unet, latents, text_states, abar, generator, extra=None, min_snr_gamma: float | None = 5.0):
+def unet_loss(unet, latents, text_states, abar, generator, extra=None, min_snr_gamma: float | None = 5.0,
+              weight_map: torch.Tensor | None = None):
     """The epsilon-prediction objective on latents: || eps - eps_theta(z_t, t, text) ||^2.
 
     `extra` holds conditioning channels appended to the noisy latents (depth, or mask and
@@ -188,6 +189,9 @@ def unet_loss(unet, latents, text_states, abar, generator, extra=None, min_snr_g
     (high SNR) then count less, and the noisy steps where layout and colour are decided
     count fully; the paper reports faster convergence (not measured separately here). None
     gives the plain mean.
+
+    `weight_map` (B, 1, h, w), if given, weights the squared error of each latent position
+    (normalised to mean 1 per sample), e.g. to stress the region an inpainting model must keep.
     """
     noise = torch.randn(latents.shape, generator=generator)
     t = torch.randint(0, len(abar), (latents.shape[0],), generator=generator)
@@ -196,11 +200,15 @@ def unet_loss(unet, latents, text_states, abar, generator, extra=None, min_snr_g
     if extra is not None:
         noisy = torch.cat([noisy, extra], dim=1)
     pred = unet(noisy, t, encoder_hidden_states=text_states).sample
+    err = F.mse_loss(pred, noise, reduction="none")
+    if weight_map is not None:
+        err = err * (weight_map / weight_map.mean(dim=(1, 2, 3), keepdim=True))
+    per_sample = err.mean(dim=(1, 2, 3))
     if min_snr_gamma is None:
-        return F.mse_loss(pred, noise)
+        return per_sample.mean()
     snr = abar[t] / (1 - abar[t])
     weight = snr.clamp(max=min_snr_gamma) / snr
-    return (F.mse_loss(pred, noise, reduction="none").mean(dim=(1, 2, 3)) * weight).mean()
+    return (per_sample * weight).mean()
 
 
 # ---------------------------------------------------------------- the training loop shared by stages
@@ -469,6 +477,8 @@ def main(argv=None):
     parser.add_argument("--variant-unet-steps", type=int, default=STEPS["variant_unet"])
     parser.add_argument("--n-variant", type=int, default=10000, help="scenes for the depth and inpaint stages")
     parser.add_argument("--variant-batch", type=int, default=16, help="batch size of the depth estimator")
+    parser.add_argument("--keep-weight", type=float, default=5.0,
+                        help="inpainting U-Net: weight of the loss outside the hole relative to inside")
     parser.add_argument("--ckpt-every", type=int, default=250)
     parser.add_argument("--partial-captions", type=float, default=0.2,
                         help="share of U-Net samples whose caption leaves out one colour or shape word")

@@ -101,6 +101,30 @@ def test_unet_step_lowers_noise_prediction_loss():
     assert losses[-1] < 0.8 * losses[0]
 
 
+def test_weight_map_restricts_the_loss_to_the_weighted_positions():
+    torch.manual_seed(0)
+    unet = tinysd.make_unet().eval()
+    latents = torch.randn(2, 4, 8, 8)
+    states = torch.randn(2, 77, tinysd.TEXT_DIM)
+    abar = tinysd.make_scheduler().alphas_cumprod
+    loss = lambda **kw: train.unet_loss(unet, latents, states, abar, torch.Generator().manual_seed(1),
+                                        min_snr_gamma=None, **kw)
+    with torch.no_grad():
+        plain, ones = loss(), loss(weight_map=torch.ones(2, 1, 8, 8))
+        right = torch.zeros(2, 1, 8, 8)
+        right[..., 4:] = 1
+        only_right = loss(weight_map=right)
+        # the same draws by hand: the squared error on the right half only
+        g = torch.Generator().manual_seed(1)
+        noise = torch.randn(latents.shape, generator=g)
+        t = torch.randint(0, len(abar), (2,), generator=g)
+        a = abar[t].view(-1, 1, 1, 1)
+        pred = unet(a.sqrt() * latents + (1 - a).sqrt() * noise, t, encoder_hidden_states=states).sample
+        by_hand = ((pred - noise) ** 2)[..., 4:].mean()
+    assert torch.allclose(plain, ones)
+    assert torch.allclose(only_right, by_hand, rtol=1e-5)
+
+
 def test_min_snr_weighting_only_lowers_the_weight_of_nearly_clean_steps():
     torch.manual_seed(0)
     unet = tinysd.make_unet()
