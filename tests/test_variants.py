@@ -77,6 +77,8 @@ def test_depth_to_image_follows_the_depth_ordering(depth_pipe):
     assert _nearness_of(depth_pipe, out, s.masks[0]) > _nearness_of(depth_pipe, out, s.masks[1])
 
 
+@pytest.mark.xfail(strict=True, reason="known regression of TinySD-inpaint v0.4: at guidance 7.5 it repaints the outside "
+                   "(mean abs. difference 17-19 / 255 over 200 scenes, v0.3: 8-9.5); see its model card")
 def test_inpaint_pipeline_keeps_the_unmasked_region():
     p = StableDiffusionInpaintPipeline.from_pretrained(INPAINT)
     p.scheduler = DDIMScheduler.from_config(p.scheduler.config, clip_sample=False)
