@@ -144,7 +144,7 @@ def drop_attribute(caption: str, rng: np.random.Generator, kind: str = "colour")
 
 
 def edge_weights(pixels: torch.Tensor, strength: float) -> torch.Tensor:
-    """Per-pixel loss weights (B, 1, H, W): 1 + `strength` within one pixel of an edge of the target.
+    """Per-pixel loss weights (B, 1, H, W): 1 + `strength` within a pixel or two of an edge of the target.
 
     In a 64x64 scene most pixels are flat background, so a plain mean squared error hardly
     notices when the corners of a small square come out round; weighting the few pixels at
