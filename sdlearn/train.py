@@ -150,6 +150,8 @@ def edge_weights(pixels: torch.Tensor, strength: float) -> torch.Tensor:
     notices when the corners of a small square come out round; weighting the few pixels at
     edges makes the outline count.
     """
+    if strength < 0:
+        raise ValueError(f"strength is an extra weight and must be >= 0 (0 turns it off), got {strength}.")
     dx = (pixels[..., :, 1:] - pixels[..., :, :-1]).abs().amax(1, keepdim=True)
     dy = (pixels[..., 1:, :] - pixels[..., :-1, :]).abs().amax(1, keepdim=True)
     grad = F.pad(dx, (0, 1)) + F.pad(dx, (1, 0)) + F.pad(dy, (0, 0, 0, 1)) + F.pad(dy, (0, 0, 1, 0))
@@ -202,6 +204,9 @@ def unet_loss(unet, latents, text_states, abar, generator, extra=None, min_snr_g
     pred = unet(noisy, t, encoder_hidden_states=text_states).sample
     err = F.mse_loss(pred, noise, reduction="none")
     if weight_map is not None:
+        if weight_map.shape != (err.shape[0], 1, *err.shape[2:]):
+            raise ValueError(f"weight_map must have shape {(err.shape[0], 1, *err.shape[2:])} (batch, 1, latent "
+                             f"height, latent width), got {tuple(weight_map.shape)}.")
         err = err * (weight_map / weight_map.mean(dim=(1, 2, 3), keepdim=True))
     per_sample = err.mean(dim=(1, 2, 3))
     if min_snr_gamma is None:

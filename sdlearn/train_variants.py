@@ -211,7 +211,7 @@ def train_unet_inpaint(args, accelerator, run_stage, log_time, tokenizer):
     scale = vae.config.scaling_factor
     small_masks = F.interpolate(masks, size=(8, 8))  # nearest, as in the pipeline
     # The latents outside the hole must come back exactly as the masked image's; their error counts
-    # `args.keep_weight` times as much (v0.4 without it changed the outside by 21 / 255 at guidance 7.5).
+    # `args.keep_weight` times as much. Measured in v0.4 it helped little: outside difference 20.9 -> 19.0 / 255.
     keep = 1 + (args.keep_weight - 1) * (1 - small_masks)
 
     def extra(idx, gen):

@@ -1,4 +1,5 @@
 """One training step of each TinySD component runs, and a few steps on one tiny batch lower its loss."""
+import pytest
 import torch
 
 from sdlearn import tinysd, train
@@ -199,3 +200,13 @@ def test_drop_attribute_leaves_out_exactly_one_word_of_the_kind():
             assert count(dropped) >= 0 and sum(w in words_of[other] for w in dropped) == sum(w in words_of[other] for w in before)
     assert train.drop_attribute("an orange square", rng, "colour") == "a square"
     assert train.drop_attribute("a big red circle on the left", rng, "colour") == "a big circle on the left"
+
+
+def test_bad_weights_get_a_clear_error():
+    with pytest.raises(ValueError, match="must be >= 0"):
+        train.edge_weights(torch.zeros(1, 3, 8, 8), -1.0)
+    unet = tinysd.make_unet()
+    abar = tinysd.make_scheduler().alphas_cumprod
+    with pytest.raises(ValueError, match="weight_map must have shape"):
+        train.unet_loss(unet, torch.randn(2, 4, 8, 8), torch.randn(2, 77, tinysd.TEXT_DIM), abar,
+                        torch.Generator().manual_seed(0), weight_map=torch.ones(2, 8, 8))
