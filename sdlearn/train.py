@@ -180,7 +180,7 @@ def vae_loss(vae, pixels: torch.Tensor, generator: torch.Generator, kl_weight: f
 
 
 def unet_loss(unet, latents, text_states, abar, generator, extra=None, min_snr_gamma: float | None = 5.0,
-              weight_map: torch.Tensor | None = None):
+              weight_map: torch.Tensor | None = None, x0_map: torch.Tensor | None = None, x0_weight: float = 0.0):
     """The epsilon-prediction objective on latents: || eps - eps_theta(z_t, t, text) ||^2.
 
     `extra` holds conditioning channels appended to the noisy latents (depth, or mask and
@@ -194,6 +194,12 @@ def unet_loss(unet, latents, text_states, abar, generator, extra=None, min_snr_g
 
     `weight_map` (B, 1, h, w), if given, weights the squared error of each latent position
     (normalised to mean 1 per sample), e.g. to stress the region an inpainting model must keep.
+
+    `x0_map` (B, 1, h, w) of 0/1 and `x0_weight` add `x0_weight` times the squared error of the
+    clean latents the prediction implies, x0 = (z_t - sqrt(1 - abar) eps) / sqrt(abar), over the
+    positions marked 1. That error is the noise error / sqrt(SNR): at high noise a tiny noise
+    error is a large x0 error, which the epsilon loss barely sees. An inpainting model must copy
+    the outside of the hole exactly from the very first, noisiest step, so it needs this term.
     """
     noise = torch.randn(latents.shape, generator=generator)
     t = torch.randint(0, len(abar), (latents.shape[0],), generator=generator)
@@ -203,6 +209,13 @@ def unet_loss(unet, latents, text_states, abar, generator, extra=None, min_snr_g
         noisy = torch.cat([noisy, extra], dim=1)
     pred = unet(noisy, t, encoder_hidden_states=text_states).sample
     err = F.mse_loss(pred, noise, reduction="none")
+    x0_loss = 0.0
+    if x0_map is not None:
+        if x0_map.shape != (err.shape[0], 1, *err.shape[2:]):
+            raise ValueError(f"x0_map must have shape {(err.shape[0], 1, *err.shape[2:])}, got {tuple(x0_map.shape)}.")
+        snr_t = (abar[t] / (1 - abar[t])).view(-1, 1, 1, 1)
+        x0_err = err / snr_t * x0_map
+        x0_loss = x0_weight * x0_err.sum() / (x0_map.sum() * err.shape[1]).clamp(min=1)
     if weight_map is not None:
         if weight_map.shape != (err.shape[0], 1, *err.shape[2:]):
             raise ValueError(f"weight_map must have shape {(err.shape[0], 1, *err.shape[2:])} (batch, 1, latent "
@@ -210,10 +223,10 @@ def unet_loss(unet, latents, text_states, abar, generator, extra=None, min_snr_g
         err = err * (weight_map / weight_map.mean(dim=(1, 2, 3), keepdim=True))
     per_sample = err.mean(dim=(1, 2, 3))
     if min_snr_gamma is None:
-        return per_sample.mean()
+        return per_sample.mean() + x0_loss
     snr = abar[t] / (1 - abar[t])
     weight = snr.clamp(max=min_snr_gamma) / snr
-    return (per_sample * weight).mean()
+    return (per_sample * weight).mean() + x0_loss
 
 
 # ---------------------------------------------------------------- the training loop shared by stages
@@ -484,6 +497,10 @@ def main(argv=None):
     parser.add_argument("--variant-batch", type=int, default=16, help="batch size of the depth estimator")
     parser.add_argument("--keep-weight", type=float, default=5.0,
                         help="inpainting U-Net: weight of the loss outside the hole relative to inside")
+    parser.add_argument("--keep-x0-weight", type=float, default=0.1,
+                        help="inpainting U-Net: weight of the clean-latent (x0) error outside the hole")
+    parser.add_argument("--hole-captions", type=float, default=0.5,
+                        help="inpainting U-Net: share of object-shaped holes captioned with the hole's object alone")
     parser.add_argument("--ckpt-every", type=int, default=250)
     parser.add_argument("--partial-captions", type=float, default=0.2,
                         help="share of U-Net samples whose caption leaves out one colour or shape word")

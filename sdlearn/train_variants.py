@@ -10,6 +10,7 @@ channels so that training begins from the parent model's behaviour. These stages
 from __future__ import annotations
 
 import pathlib
+import random
 import time
 
 import numpy as np
@@ -19,8 +20,9 @@ from tqdm.auto import tqdm
 
 from . import tinysd
 from .data import World
+from .data.world import describe
 
-__all__ = ["make_depth_estimator", "make_depth_processor", "expand_conv_in", "random_masks",
+__all__ = ["make_depth_estimator", "make_depth_processor", "expand_conv_in", "random_masks", "hole_captions",
            "train_depth_estimator", "train_unet_depth", "train_unet_inpaint"]
 
 
@@ -66,19 +68,33 @@ def expand_conv_in(unet, in_channels: int):
     return new
 
 
-def random_masks(scenes, generator: torch.Generator, size: int = 64) -> torch.Tensor:
-    """Inpainting masks (B, 1, H, W), 1 = repaint: half the time an object's (dilated) mask, half a random box."""
+def random_masks(scenes, generator: torch.Generator, size: int = 64) -> tuple[torch.Tensor, list[int]]:
+    """Inpainting masks (B, 1, H, W), 1 = repaint: half the time an object's (dilated) mask, half a random box.
+
+    Also returns, per scene, the index of the object whose mask it is (-1 for a box).
+    """
     masks = torch.zeros(len(scenes), 1, size, size)
+    which = [-1] * len(scenes)
     for i, s in enumerate(scenes):
         if torch.rand(1, generator=generator).item() < 0.5:
             k = int(torch.randint(0, len(s.objects), (1,), generator=generator))
             m = torch.from_numpy(s.masks[k]).float()[None, None]
             masks[i] = (F.max_pool2d(m, 9, stride=1, padding=4) > 0).float()[0]
+            which[i] = k
         else:
             h, w = (int(v) for v in torch.randint(size // 4, size * 3 // 4, (2,), generator=generator))
             y, x = int(torch.randint(0, size - h + 1, (1,), generator=generator)), int(torch.randint(0, size - w + 1, (1,), generator=generator))
             masks[i, :, y : y + h, x : x + w] = 1
-    return masks
+    return masks, which
+
+
+def hole_captions(scenes, which, seed: int) -> list[str | None]:
+    """For a scene whose mask is one object's, a caption naming only that object ("a big violet disc"),
+    as people prompt an inpainting model: the text says what goes in the hole, not what is around it.
+    None for box masks."""
+    rng = random.Random(seed)
+    return [None if k < 0 else describe(s.objects[k], rng, with_size=rng.random() < 0.5, with_position=False)
+            for s, k in zip(scenes, which)]
 
 
 def _scenes(n, seed):
@@ -126,9 +142,12 @@ def _encode_all(vae, pixels, desc):
 
 
 def _train_conditioned_unet(name, args, accelerator, run_stage, log_time, tokenizer, frozen, scenes, latents,
-                            in_channels, extra_fn, seed_offset, weight_fn=None):
+                            in_channels, extra_fn, seed_offset, weight_fn=None, alt_captions=None, alt_p=0.0,
+                            x0_fn=None, x0_weight=0.0):
     """Shared loop for the variant U-Nets: `extra_fn(idx, g)` returns the extra input channels for a batch,
-    `weight_fn(idx)` optional per-position loss weights (see `unet_loss`).
+    `weight_fn(idx)` optional per-position loss weights and `x0_fn(idx)` the positions whose clean-latent
+    error counts `x0_weight` more (see `unet_loss`). `alt_captions` (one per scene,
+    None where there is none) replace the scene's caption in a share `alt_p` of the samples that have one.
 
     frozen: (vae, text_encoder, parent_unet); latents: (mean, std) of every scene's latent distribution.
     """
@@ -140,6 +159,10 @@ def _train_conditioned_unet(name, args, accelerator, run_stage, log_time, tokeni
     ema = EMA(unet)
     text_states = encode_captions(text_encoder, tokenize(tokenizer, [s.caption for s in scenes]))
     empty = encode_captions(text_encoder, tokenize(tokenizer, [""]), desc="encoding the empty prompt")
+    if alt_captions is not None:
+        has_alt = torch.tensor([c is not None for c in alt_captions])
+        alt_states = encode_captions(text_encoder, tokenize(tokenizer, [c or "" for c in alt_captions]),
+                                     desc="encoding alternative captions")
     scale = vae.config.scaling_factor
     abar = tinysd.make_scheduler().alphas_cumprod
     mean, std = latents
@@ -149,9 +172,13 @@ def _train_conditioned_unet(name, args, accelerator, run_stage, log_time, tokeni
         idx = torch.randint(0, len(text_states), (args.unet_batch,), generator=g)
         latents = (mean[idx] + std[idx] * torch.randn(mean[idx].shape, generator=g)) * scale
         states = text_states[idx].clone()
+        if alt_captions is not None:
+            use = has_alt[idx] & (torch.rand(len(idx), generator=g) < alt_p)
+            states[use] = alt_states[idx][use]
         states[torch.rand(len(idx), generator=g) < 0.1] = empty
         loss = unet_loss(m, latents, states, abar, g, extra=extra_fn(idx, g),
-                         weight_map=None if weight_fn is None else weight_fn(idx))
+                         weight_map=None if weight_fn is None else weight_fn(idx),
+                         x0_map=None if x0_fn is None else x0_fn(idx), x0_weight=x0_weight)
         if step > 0:
             ema.update(accelerator.unwrap_model(m), step)
         return loss, loss.item()
@@ -205,18 +232,24 @@ def train_unet_inpaint(args, accelerator, run_stage, log_time, tokenizer):
     vae = frozen[0]
     scenes, pixels, latents = _prepare_scenes(args, vae, 50)
     g = torch.Generator().manual_seed(args.seed + 51)
-    masks = random_masks(scenes, g)  # one fixed mask per scene
+    masks, which = random_masks(scenes, g)  # one fixed mask per scene
     masked = pixels * (masks < 0.5)  # as the pipeline does: masked pixels become 0 (mid-grey)
     m_mean, m_std = _encode_all(vae, masked, "encoding masked images")
     scale = vae.config.scaling_factor
     small_masks = F.interpolate(masks, size=(8, 8))  # nearest, as in the pipeline
     # The latents outside the hole must come back exactly as the masked image's; their error counts
-    # `args.keep_weight` times as much. Measured in v0.4 it helped little: outside difference 20.9 -> 19.0 / 255.
+    # `args.keep_weight` times as much. Measured in v0.4 it helped little: outside difference 20.9 -> 19.0 / 255,
+    # because the noise error hides how wrong the outside is at high noise; the x0 term (`args.keep_x0_weight`)
+    # measures that error directly.
     keep = 1 + (args.keep_weight - 1) * (1 - small_masks)
 
     def extra(idx, gen):
         masked_latents = (m_mean[idx] + m_std[idx] * torch.randn(m_mean[idx].shape, generator=gen)) * scale
         return torch.cat([small_masks[idx], masked_latents], dim=1)
 
+    # Where the hole is one object, half the samples are captioned with that object alone, so the model
+    # learns that the text says what to paint in the hole while the outside comes from the masked image.
     _train_conditioned_unet("unet_inpaint", args, accelerator, run_stage, log_time, tokenizer, frozen, scenes, latents,
-                            9, extra, 52, weight_fn=lambda idx: keep[idx])
+                            9, extra, 52, weight_fn=lambda idx: keep[idx],
+                            x0_fn=lambda idx: 1 - small_masks[idx], x0_weight=args.keep_x0_weight,
+                            alt_captions=hole_captions(scenes, which, args.seed + 53), alt_p=args.hole_captions)

@@ -210,3 +210,49 @@ def test_bad_weights_get_a_clear_error():
     with pytest.raises(ValueError, match="weight_map must have shape"):
         train.unet_loss(unet, torch.randn(2, 4, 8, 8), torch.randn(2, 77, tinysd.TEXT_DIM), abar,
                         torch.Generator().manual_seed(0), weight_map=torch.ones(2, 8, 8))
+
+
+def test_hole_captions_name_only_the_masked_object():
+    from sdlearn.data import World
+    from sdlearn.judge import parse_prompt
+    from sdlearn.train_variants import hole_captions, random_masks
+
+    scenes = World(seed=5, split="train", p_two=1.0).batch(0, 40)
+    masks, which = random_masks(scenes, torch.Generator().manual_seed(0))
+    assert len(which) == len(scenes) and -1 in which and 0 in which and 1 in which
+    captions = hole_captions(scenes, which, seed=0)
+    for s, k, m, caption in zip(scenes, which, masks, captions):
+        if k < 0:
+            assert caption is None
+            continue
+        assert m[0][torch.from_numpy(s.masks[k])].all()  # the hole covers the named object
+        asked = parse_prompt(caption)
+        assert (asked["colour"], asked["shape"]) == (s.objects[k].colour, s.objects[k].shape)
+        assert " of " not in caption and " above " not in caption  # no relation, so no second object
+
+
+def test_x0_term_counts_only_the_marked_positions_and_grows_with_noise():
+    from types import SimpleNamespace
+
+    abar = tinysd.make_scheduler().alphas_cumprod
+    latents = torch.randn(4, 4, 8, 8)
+
+    def half_right_unet(noisy, t, encoder_hidden_states):
+        """Predicts the noise exactly in the left half of each latent, zero in the right half."""
+        a = abar[t].view(-1, 1, 1, 1)
+        eps = (noisy - a.sqrt() * latents) / (1 - a).sqrt()
+        eps[..., 4:] = 0
+        return SimpleNamespace(sample=eps)
+
+    left, right = torch.zeros(4, 1, 8, 8), torch.zeros(4, 1, 8, 8)
+    left[..., :4], right[..., 4:] = 1, 1
+    loss = lambda **kw: train.unet_loss(half_right_unet, latents, None, abar, torch.Generator().manual_seed(0), **kw)
+    plain = loss()
+    assert torch.allclose(loss(x0_map=left, x0_weight=1.0), plain)  # exact where marked: adds nothing
+    assert loss(x0_map=right, x0_weight=1.0) > plain + 0.1
+    assert torch.allclose(loss(x0_map=right, x0_weight=0.0), plain)
+    # the same noise error is a larger x0 error the noisier the step: err / SNR
+    at = lambda t: train.unet_loss(half_right_unet, latents, None, abar[[t]].expand(1000), torch.Generator().manual_seed(0),
+                                   x0_map=right, x0_weight=1.0) - train.unet_loss(half_right_unet, latents, None,
+                                   abar[[t]].expand(1000), torch.Generator().manual_seed(0))
+    assert at(990) > 50 * at(100)
