@@ -153,3 +153,25 @@ def test_nearer_objects_are_drawn_larger():
     small_near = make_scene("red", "circle", size="small", depth=0.2).masks[0].sum()
     large_far = make_scene("red", "circle", size="large", depth=0.8).masks[0].sum()
     assert small_near < 0.7 * large_far
+
+
+def test_repaint_object_changes_only_that_object():
+    from sdlearn.data import repaint_object
+    from sdlearn.judge import judge
+
+    s = make_scene("red", "circle", second={"colour": "blue", "shape": "square", "depth": 0.4}, relation="left of")
+    r = repaint_object(s, 0, colour="yellow", shape="triangle")
+    assert (r.objects[0].colour, r.objects[0].shape) == ("yellow", "triangle")
+    assert r.objects[1] == s.objects[1] and r.background == s.background
+    assert "yellow triangle" in r.caption and "blue" in r.caption
+    changed = (r.image != s.image).any(-1)
+    assert changed.any() and not changed[s.masks[1]].any()  # the other object is untouched
+    near = s.masks[0] | r.masks[0]
+    near = np.any([np.roll(near, (dy, dx), (0, 1)) for dy in range(-2, 3) for dx in range(-2, 3)], axis=0)
+    assert not changed[~near].any()  # and so is the background beyond either shape's (anti-aliased) outline
+    left = r.image.copy(); left[:, 32:] = r.image[0, 0]
+    assert judge(left).colour == "yellow" and judge(left).shape == "triangle"
+    with pytest.raises(ValueError, match="out of range"):
+        repaint_object(s, 2, colour="red")
+    with pytest.raises(ValueError, match="Unknown shape"):
+        repaint_object(s, 0, shape="star")

@@ -14,9 +14,10 @@ from .world import (
     SceneObject,
     World,
     make_scene,
+    repaint_object,
 )
 
 __all__ = [
     "BACKGROUNDS", "COLOURS", "HELD_OUT", "POSITIONS", "RELATIONS", "SHAPES", "SIZES", "SYNONYMS",
-    "Scene", "SceneObject", "World", "make_scene", "render_sketch", "PHOTOS", "load_photo", "load_motorcycle",
+    "Scene", "SceneObject", "World", "make_scene", "repaint_object", "render_sketch", "PHOTOS", "load_photo", "load_motorcycle",
 ]

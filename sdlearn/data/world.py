@@ -16,7 +16,7 @@ embeddings are.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -33,6 +33,7 @@ __all__ = [
     "Scene",
     "World",
     "make_scene",
+    "repaint_object",
     "describe",
     "perspective",
 ]
@@ -336,3 +337,19 @@ def make_scene(colour: str, shape: str, size: str = "large", position: str = "ce
     image, masks, depth_map = render(objects, background, size_px)
     caption = _caption(objects, relation if second is not None else None, background, rng)
     return Scene(image, caption, masks, depth_map, objects, background, relation if second else None, seed, 0)
+
+
+def repaint_object(scene: Scene, index: int, colour: str | None = None, shape: str | None = None) -> Scene:
+    """The same scene with object `index` in another colour and/or shape, everything else as it was:
+    what a perfect inpainting of that object would give. Used to measure how far real results are from it."""
+    if not 0 <= index < len(scene.objects):
+        raise ValueError(f"The scene has {len(scene.objects)} object(s); index {index} is out of range.")
+    for name, value, allowed in (("colour", colour, COLOURS), ("shape", shape, SHAPES)):
+        if value is not None and value not in allowed:
+            raise ValueError(f"Unknown {name} {value!r}; choose one of {tuple(allowed)}.")
+    objects = list(scene.objects)
+    old = objects[index]
+    objects[index] = replace(old, colour=colour or old.colour, shape=shape or old.shape)
+    image, masks, depth = render(objects, scene.background, scene.image.shape[0])
+    caption = _caption(objects, scene.relation, scene.background, random.Random(scene.seed))
+    return replace(scene, image=image, caption=caption, masks=masks, depth=depth, objects=objects)
