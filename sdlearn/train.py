@@ -198,8 +198,8 @@ def unet_loss(unet, latents, text_states, abar, generator, extra=None, min_snr_g
     `x0_map` (B, 1, h, w) of 0/1 and `x0_weight` add `x0_weight` times the squared error of the
     clean latents the prediction implies, x0 = (z_t - sqrt(1 - abar) eps) / sqrt(abar), over the
     positions marked 1. That error is the noise error / sqrt(SNR): at high noise a tiny noise
-    error is a large x0 error, which the epsilon loss barely sees. An inpainting model must copy
-    the outside of the hole exactly from the very first, noisiest step, so it needs this term.
+    error is a large x0 error, which the epsilon loss barely sees. An inpainting model should copy
+    the outside of the hole from the very first, noisiest step; its training adds this term there.
     """
     noise = torch.randn(latents.shape, generator=generator)
     t = torch.randint(0, len(abar), (latents.shape[0],), generator=generator)
