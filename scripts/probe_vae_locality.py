@@ -32,8 +32,8 @@ import torch.nn.functional as F  # noqa: E402
 
 from sdlearn import tinysd  # noqa: E402
 from sdlearn.data import World, repaint_object  # noqa: E402
-from sdlearn.data.world import COLOURS, SHAPES  # noqa: E402
-from sdlearn.latents import psnr  # noqa: E402
+from sdlearn.eval import inpaint_case  # noqa: E402
+from sdlearn.latents import decode, encode, psnr  # noqa: E402
 from sdlearn.train import make_dataset, to_pixels, vae_loss  # noqa: E402
 from sdlearn.train_variants import random_masks  # noqa: E402
 
@@ -80,24 +80,17 @@ def train(steps: int, local: float, attention: bool):
 
 @torch.no_grad()
 def locality(vae, n: int = 100, seed: int = 6262) -> dict:
-    sf = vae.config.scaling_factor
-    enc = lambda im: vae.encode(torch.from_numpy(np.asarray(im)).permute(2, 0, 1)[None].float() / 127.5 - 1).latent_dist.mean * sf
-    dec = lambda z: ((vae.decode(z / sf).sample[0].permute(1, 2, 0).clamp(-1, 1) + 1) * 127.5).round().numpy()
     world = World(seed=seed, split="all")
     rows = {"psnr": [], "gap": [], "perfect": [], "splice": []}
     for i in range(n):
         s = world[i]
-        o = s.objects[0]
-        colour, shape = [c for c in COLOURS if c != o.colour][i % 5], [x for x in SHAPES if x != o.shape][i % 2]
-        ys, xs = np.nonzero(s.masks[0])
-        hole = np.zeros((64, 64), bool)
-        hole[max(ys.min() - 3, 0) : ys.max() + 4, max(xs.min() - 3, 0) : xs.max() + 4] = True
+        hole, colour, shape = inpaint_case(s, i)
         cells = torch.from_numpy(hole.reshape(8, 8, 8, 8).any(axis=(1, 3)))
         cut = s.image.copy()
         cut[hole] = 128
-        z_in, z_cut, z_perfect = enc(s.image), enc(cut), enc(repaint_object(s, 0, colour, shape).image)
-        mad = lambda z: np.abs(dec(z) - s.image).mean(-1)[~hole].mean()
-        rows["psnr"].append(psnr(dec(z_in).astype(np.uint8), s.image))
+        z_in, z_cut, z_perfect = (encode(vae, im) for im in (s.image, cut, repaint_object(s, 0, colour, shape).image))
+        mad = lambda z: np.abs(decode(vae, z)[0].astype(float) - s.image).mean(-1)[~hole].mean()
+        rows["psnr"].append(psnr(decode(vae, z_in)[0], s.image))
         rows["gap"].append((z_cut - z_in)[0][:, ~cells].abs().mean().item())
         rows["perfect"].append(mad(z_perfect))
         rows["splice"].append(mad(torch.where(cells, z_perfect, z_in)))

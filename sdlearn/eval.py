@@ -20,7 +20,7 @@ from .data import HELD_OUT, SYNONYMS, World
 from .judge import judge, parse_prompt
 
 __all__ = ["single_object_prompts", "judge_prompts", "vae_psnr", "vae_shape_kept", "clip_retrieval", "synonym_similarities",
-           "depth_estimator_metrics", "depth_to_image_metrics", "inpaint_metrics", "main"]
+           "depth_estimator_metrics", "depth_to_image_metrics", "inpaint_case", "inpaint_metrics", "main"]
 
 
 def single_object_prompts(n: int, seed: int, split: str = "train", need_position: bool = False) -> list[str]:
@@ -276,6 +276,22 @@ def depth_to_image_metrics(parts, n: int = 100, seed: int = 5151, steps: int = 2
     return {"layout_mean_r": float(np.mean(rs)), "blue": float(np.mean(blue))}
 
 
+def inpaint_case(scene, i: int) -> tuple[np.ndarray, str, str]:
+    """The hole and the request `inpaint_metrics` uses for scene number i: the first object's box grown by
+    3 pixels (a bool mask), and another colour and shape for it, cycling through the alternatives."""
+    from .data.world import COLOURS, SHAPES
+
+    if not scene.objects or not scene.masks[0].any():
+        raise ValueError("inpaint_case needs a scene whose first object is visible; pick another scene.")
+    o = scene.objects[0]
+    colour = [c for c in COLOURS if c != o.colour][i % 5]
+    shape = [x for x in SHAPES if x != o.shape][i % 2]
+    ys, xs = np.nonzero(scene.masks[0])
+    hole = np.zeros(scene.masks[0].shape, bool)
+    hole[max(ys.min() - 3, 0) : ys.max() + 4, max(xs.min() - 3, 0) : xs.max() + 4] = True
+    return hole, colour, shape
+
+
 @torch.no_grad()
 def inpaint_metrics(parts, n: int = 100, seed: int = 6262, steps: int = 25, whole_scene: bool = False,
                     guidance_scale: float = 7.5) -> dict:
@@ -290,7 +306,7 @@ def inpaint_metrics(parts, n: int = 100, seed: int = 6262, steps: int = 25, whol
     and shape. whole_scene=True describes the whole picture in the prompt ("a green square
     above a red circle"), as the training captions did; otherwise only the new object.
     """
-    from .data.world import _RELATION_PHRASES, COLOURS, SHAPES
+    from .data.world import _RELATION_PHRASES
     from .latents import round_trip
     from .pipelines import inpaint
 
@@ -298,12 +314,7 @@ def inpaint_metrics(parts, n: int = 100, seed: int = 6262, steps: int = 25, whol
     outside, untouched, floor, colour_ok, shape_ok = [], [], [], [], []
     for i in tqdm(range(n), desc="inpainting", leave=False):
         s = world[i]
-        o = s.objects[0]
-        colour = [c for c in COLOURS if c != o.colour][i % 5]
-        shape = [x for x in SHAPES if x != o.shape][i % 2]
-        ys, xs = np.nonzero(s.masks[0])
-        mask = np.zeros(s.masks[0].shape, bool)
-        mask[max(ys.min() - 3, 0) : ys.max() + 4, max(xs.min() - 3, 0) : xs.max() + 4] = True
+        mask, colour, shape = inpaint_case(s, i)
         prompt = f"a {colour} {shape}"
         if whole_scene and len(s.objects) == 2:
             other = s.objects[1]

@@ -33,3 +33,26 @@ def test_a_blurry_round_trip_loses_small_shapes_first():
     kept = vae_shape_kept(_StandInVAE(blur=8), n=100)
     assert kept["small"] < 0.7
     assert kept["small"] < kept["all"]
+
+
+def test_inpaint_case_holes_cover_the_object_and_ask_for_something_else():
+    import dataclasses
+
+    import numpy as np
+    import pytest
+
+    from sdlearn.data import World
+    from sdlearn.eval import inpaint_case
+
+    world = World(seed=6262, split="all")
+    asked = set()
+    for i in range(10):
+        s = world[i]
+        hole, colour, shape = inpaint_case(s, i)
+        assert hole[s.masks[0]].all() and hole.sum() > s.masks[0].sum()  # the object, grown by a margin
+        assert colour != s.objects[0].colour and shape != s.objects[0].shape
+        asked.add((colour, shape))
+    assert len(asked) > 3  # requests vary across scenes
+    hidden = dataclasses.replace(s, masks=np.zeros_like(s.masks))
+    with pytest.raises(ValueError, match="first object is visible"):
+        inpaint_case(hidden, 0)
