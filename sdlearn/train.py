@@ -41,10 +41,10 @@ from . import tinysd
 from .data import World
 from .data.world import COLOURS, SHAPES, SYNONYMS
 
-__all__ = ["main", "make_dataset", "clip_loss", "swap_attribute", "drop_attribute", "vae_loss", "edge_weights", "unet_loss",
+__all__ = ["main", "make_dataset", "clip_loss", "swap_attribute", "drop_attribute", "vae_loss", "locality_gap", "edge_weights", "unet_loss",
            "encode_captions"]
 
-STEPS = {"clip": 1200, "vae": 2000, "unet": 4000, "depth": 1000, "variant_unet": 1300}
+STEPS = {"clip": 1200, "vae": 1600, "unet": 4000, "depth": 1000, "variant_unet": 1300}
 ALL_STAGES = ("clip", "vae", "unet", "depth", "unet_depth", "unet_inpaint")
 
 
@@ -159,12 +159,15 @@ def edge_weights(pixels: torch.Tensor, strength: float) -> torch.Tensor:
     return 1 + strength * edge
 
 
-def vae_loss(vae, pixels: torch.Tensor, generator: torch.Generator, kl_weight: float = 1e-6, edge_weight: float = 0.0):
+def vae_loss(vae, pixels: torch.Tensor, generator: torch.Generator, kl_weight: float = 1e-6, edge_weight: float = 0.0,
+             holes: torch.Tensor | None = None, local_weight: float = 0.0):
     """Reconstruction MSE plus a tiny KL pull towards N(0, I), as in Stable Diffusion's KL-f8 VAE.
 
     With `edge_weight` > 0 the squared error is weighted towards edges (see `edge_weights`), a
     cheap stand-in for the perceptual loss Stable Diffusion's VAE was trained with, which keeps
-    outlines sharp. Returns (loss to minimise, plain MSE to report).
+    outlines sharp. With `local_weight` > 0 and `holes` (B, 1, H, W, 1 = hole) it adds
+    `local_weight` x `locality_gap`: how much cutting each hole out moves the latents outside it.
+    Returns (loss to minimise, plain MSE to report).
     """
     posterior = vae.encode(pixels).latent_dist
     z = posterior.mean + posterior.std * torch.randn(posterior.mean.shape, generator=generator)
@@ -176,7 +179,27 @@ def vae_loss(vae, pixels: torch.Tensor, generator: torch.Generator, kl_weight: f
         w = edge_weights(pixels, edge_weight)
         rec = (err * w).mean() / w.mean()
     kl = posterior.kl().mean() / pixels[0].numel()
-    return rec + kl_weight * kl, mse
+    loss = rec + kl_weight * kl
+    if local_weight > 0:
+        if holes is None:
+            raise ValueError("local_weight > 0 needs `holes`, masks (B, 1, H, W) with 1 where the hole is.")
+        loss = loss + local_weight * locality_gap(vae, pixels, holes, posterior.mean.detach())
+    return loss, mse
+
+
+def locality_gap(vae, pixels: torch.Tensor, holes: torch.Tensor, latents: torch.Tensor) -> torch.Tensor:
+    """Mean squared change of the latents outside the holes when the holes are cut out (grey, as
+    diffusers' inpainting pipeline cuts them), relative to the latents' mean square.
+
+    `latents` are the encoder's means for the whole `pixels`. An inpainting U-Net sees the outside
+    only through the cut-out image's latents; the smaller this gap, the closer they are to the
+    image's own, the ones it has to reproduce there.
+    """
+    cut = vae.encode(pixels * (holes < 0.5)).latent_dist.mean.float()
+    latents = latents.float()
+    keep = 1 - F.interpolate(holes, size=latents.shape[-2:])
+    gap = ((cut - latents) ** 2 * keep).sum() / (keep.sum() * latents.shape[1]).clamp_min(1.0)
+    return gap / latents.pow(2).mean()
 
 
 def unet_loss(unet, latents, text_states, abar, generator, extra=None, min_snr_gamma: float | None = 5.0,
@@ -303,7 +326,15 @@ def train_clip(args, accelerator, tokenizer):
 
 
 def train_vae(args, accelerator):
-    images, _ = make_dataset(args.n_train, seed=args.seed + 1)
+    scenes = World(seed=args.seed + 1, split="train").batch(0, args.n_train)  # as make_dataset
+    images = np.stack([s.image for s in scenes])
+    holes = None
+    if args.vae_local_weight > 0:
+        from .train_variants import random_masks
+
+        # One hole per scene, of the inpainting stage's kinds (an object's outline or a box).
+        holes = random_masks(scenes, torch.Generator().manual_seed(args.seed + 12))[0].to(torch.uint8)
+    del scenes
     torch.manual_seed(args.seed)
     vae = tinysd.make_vae()
     g = torch.Generator().manual_seed(args.seed + 10 + accelerator.process_index)
@@ -312,7 +343,8 @@ def train_vae(args, accelerator):
         idx = torch.randint(0, len(images), (args.vae_batch,), generator=g)
         # bfloat16 autocast: measured 30% faster per step on a 2-core CPU with AVX-512 BF16.
         with torch.autocast(accelerator.device.type, dtype=torch.bfloat16, enabled=args.vae_bf16):
-            loss, mse = vae_loss(m, to_pixels(images[idx.numpy()]), g, edge_weight=args.vae_edge_weight)
+            loss, mse = vae_loss(m, to_pixels(images[idx.numpy()]), g, edge_weight=args.vae_edge_weight,
+                                 holes=None if holes is None else holes[idx].float(), local_weight=args.vae_local_weight)
         return loss, mse.item()
 
     t0 = time.time()
@@ -506,6 +538,9 @@ def main(argv=None):
                         help="share of U-Net samples whose caption leaves out one colour or shape word")
     parser.add_argument("--vae-edge-weight", type=float, default=20.0,
                         help="extra weight of the VAE's squared error at edges (0: plain MSE)")
+    parser.add_argument("--vae-local-weight", type=float, default=0.1,
+                        help="weight of the VAE's locality term (how much cutting a hole out moves the latents "
+                             "outside it; see locality_gap); 0 turns it off")
     parser.add_argument("--vae-bf16", action=argparse.BooleanOptionalAction, default=True,
                         help="train the VAE under bfloat16 autocast (faster on CPUs with AVX-512 BF16)")
     args = parser.parse_args(argv)
