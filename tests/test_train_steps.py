@@ -91,6 +91,26 @@ def test_edge_weighted_vae_loss_counts_a_wrong_outline_more():
     assert not torch.allclose(plain, weighted)
 
 
+def test_locality_gap_measures_what_a_hole_does_outside_it_and_training_shrinks_it():
+    torch.manual_seed(0)
+    pixels, _ = _images_and_ids(4)
+    vae = tinysd.make_vae()
+    holes = torch.zeros(4, 1, 64, 64)
+    with torch.no_grad():
+        z = vae.encode(pixels).latent_dist.mean
+        assert train.locality_gap(vae, pixels, holes, z).item() < 1e-10  # no hole, nothing moves
+    holes[:, :, 8:40, 16:48] = 1
+    gap = lambda: train.locality_gap(vae, pixels, holes, vae.encode(pixels).latent_dist.mean.detach())
+    losses = _fit(vae, gap, steps=10)
+    assert losses[0] > 1e-3
+    assert losses[-1] < 0.5 * losses[0]
+    with pytest.raises(ValueError, match="holes"):
+        train.vae_loss(vae, pixels, torch.Generator(), local_weight=0.1)
+    loss, mse = train.vae_loss(vae, pixels, torch.Generator().manual_seed(0), holes=holes, local_weight=0.1)
+    plain, plain_mse = train.vae_loss(vae, pixels, torch.Generator().manual_seed(0))
+    assert torch.allclose(mse, plain_mse) and loss > plain
+
+
 def test_unet_step_lowers_noise_prediction_loss():
     torch.manual_seed(0)
     unet = tinysd.make_unet()
