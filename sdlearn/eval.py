@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
+import pathlib
 import time
 
 import numpy as np
@@ -161,11 +162,14 @@ def main(argv=None):
     parser.add_argument("--model", default=None, help="TinySD folder (default: the shipped one)")
     parser.add_argument("--n", type=int, default=200, help="prompts per row")
     parser.add_argument("--steps", type=int, default=25)
-    parser.add_argument("--variants", action="store_true", help="evaluate the depth and inpainting models instead")
+    parser.add_argument("--scheduler", default="ddim", help="sampler for generation (see sdlearn.schedulers)")
+    parser.add_argument("--variants", action="store_true",
+                        help="evaluate the depth and inpainting models instead (tinysd-depth and tinysd-inpaint "
+                             "next to the TinySD folder)")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if args.variants:
-        variants_main(args.n)
+        variants_main(args.n, args.model)
         return
 
     from diffusers import StableDiffusionPipeline
@@ -177,7 +181,7 @@ def main(argv=None):
 
     folder = args.model or str(tinysd.DEFAULT_FOLDER)
     pipe = StableDiffusionPipeline.from_pretrained(folder)
-    pipe.scheduler = make_scheduler("ddim", pipe.scheduler.config)  # DDIM without sample clipping
+    pipe.scheduler = make_scheduler(args.scheduler, pipe.scheduler.config)  # (DDIM: without sample clipping)
     pipe.set_progress_bar_config(disable=True)
     rows = []
     t0 = time.time()
@@ -194,7 +198,7 @@ def main(argv=None):
     rows.append((f"held out ({held_name}), guidance 7.5", args.n, r["colour"], r["shape"], float("nan")))
     gen_time = time.time() - t0
 
-    print(f"\nTinySD from {folder}: {args.steps} DDIM steps, 64x64, judged from pixels\n")
+    print(f"\nTinySD from {folder}: {args.steps} {type(pipe.scheduler).__name__} steps, 64x64, judged from pixels\n")
     print("| prompts | n | colour | shape | position |")
     print("| --- | --- | --- | --- | --- |")
     fmt = lambda v: "-" if v != v else f"{v:.1%}"
@@ -343,12 +347,15 @@ def inpaint_metrics(parts, n: int = 100, seed: int = 6262, steps: int = 25, whol
             "both": float(np.mean(np.array(colour_ok) & np.array(shape_ok)))}
 
 
-def variants_main(n: int = 100):
-    """Print the depth and inpainting tables (python -m sdlearn.eval --variants)."""
+def variants_main(n: int = 100, folder=None):
+    """Print the depth and inpainting tables (python -m sdlearn.eval --variants): the models in the
+    folders tinysd-depth and tinysd-inpaint next to the TinySD `folder` (default: the shipped ones)."""
     from .loading import load
     from .schedulers import swap_scheduler
+    from .tinysd import DEFAULT_FOLDER
 
-    depth = swap_scheduler(load("tinysd-depth"), "ddim")
+    base = pathlib.Path(folder or DEFAULT_FOLDER)
+    depth = swap_scheduler(load(base.parent / "tinysd-depth"), "ddim")
     d = depth_estimator_metrics(depth)
     print("\n| depth estimator | value | target |")
     print("| --- | --- | --- |")
@@ -364,7 +371,7 @@ def variants_main(n: int = 100):
     print(f"\n| inpainting, {n} held-out scenes | outside MAD (0-255) | MAD away from the mask's latent cells "
           f"| VAE round trip alone, outside | colour | shape | both | target |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-    for name, model in (("9-channel TinySD-inpaint", "tinysd-inpaint"), ("blending, 4-channel TinySD", "tinysd")):
+    for name, model in (("9-channel TinySD-inpaint", base.parent / "tinysd-inpaint"), ("blending, 4-channel TinySD", base)):
         parts = swap_scheduler(load(model), "ddim")
         for whole in (False, True):
             m = inpaint_metrics(parts, n, whole_scene=whole)
