@@ -41,11 +41,11 @@ from . import tinysd
 from .data import World
 from .data.world import COLOURS, SHAPES, SYNONYMS
 
-__all__ = ["main", "make_dataset", "clip_loss", "swap_attribute", "drop_attribute", "vae_loss", "locality_gap", "splice_pairs", "splice_loss", "edge_weights", "unet_loss",
+__all__ = ["main", "make_dataset", "clip_loss", "swap_attribute", "drop_attribute", "vae_loss", "locality_gap", "edge_weights", "unet_loss",
            "encode_captions"]
 
-STEPS = {"clip": 1200, "vae": 1600, "decoder": 600, "unet": 4000, "depth": 1000, "variant_unet": 1300}
-ALL_STAGES = ("clip", "vae", "decoder", "unet", "depth", "unet_depth", "unet_inpaint")
+STEPS = {"clip": 1200, "vae": 1600, "unet": 4000, "depth": 1000, "variant_unet": 1300}
+ALL_STAGES = ("clip", "vae", "unet", "depth", "unet_depth", "unet_inpaint")
 
 
 # ---------------------------------------------------------------- data
@@ -200,47 +200,6 @@ def locality_gap(vae, pixels: torch.Tensor, holes: torch.Tensor, latents: torch.
     keep = 1 - F.interpolate(holes, size=latents.shape[-2:])
     gap = ((cut - latents) ** 2 * keep).sum() / (keep.sum() * latents.shape[1]).clamp_min(1.0)
     return gap / latents.pow(2).mean()
-
-
-def splice_pairs(n: int, seed: int, size: int = 64):
-    """n training triples for `splice_loss`: (image, the same image with one object repainted in another colour
-    and/or shape, the hole between them), as uint8 images (n, H, W, 3) x 2 and bool holes (n, H, W).
-
-    The hole is the union of the old and the new object, grown by 1 to 5 pixels: what an inpainting mask
-    around that object would be."""
-    from .data.world import repaint_object
-
-    rng = np.random.default_rng(seed)
-    scenes = World(size=size, seed=seed, split="train").batch(0, n)
-    before, after, holes = [], [], []
-    for s in scenes:
-        k = int(rng.integers(len(s.objects)))
-        o = s.objects[k]
-        colour = str(rng.choice([c for c in COLOURS if c != o.colour])) if rng.random() < 0.8 else o.colour
-        shape = str(rng.choice([x for x in SHAPES if x != o.shape])) if colour == o.colour or rng.random() < 0.5 else o.shape
-        new = repaint_object(s, k, colour, shape)
-        hole = torch.from_numpy(s.masks[k] | new.masks[k] | (s.image != new.image).any(-1)).float()[None, None]
-        grow = int(rng.integers(1, 6))
-        hole = F.max_pool2d(hole, 2 * grow + 1, stride=1, padding=grow)[0, 0] > 0
-        before.append(s.image)
-        after.append(new.image)
-        holes.append(hole.numpy())
-    return np.stack(before), np.stack(after), np.stack(holes)
-
-
-def splice_loss(vae, z_before, z_after, after, holes, edge_weight: float = 0.0):
-    """How far the decoder is from the whole repainted picture when given a splice: the repainted
-    picture's latents in every latent cell the hole touches, the original's everywhere else. That
-    splice is what blending aims at; a decoder that turns it into the repainted picture keeps the
-    outside of the hole. `holes` (B, 1, H, W) is 1 in the hole."""
-    factor = after.shape[-1] // z_before.shape[-1]
-    cells = F.max_pool2d(holes, factor) > 0
-    spliced = torch.where(cells, z_after, z_before)
-    err = (vae.decode(spliced).sample.float() - after) ** 2
-    if edge_weight > 0:
-        w = edge_weights(after, edge_weight)
-        return (err * w).mean() / w.mean()
-    return err.mean()
 
 
 def unet_loss(unet, latents, text_states, abar, generator, extra=None, min_snr_gamma: float | None = 5.0,
@@ -401,43 +360,6 @@ def train_vae(args, accelerator):
               final_mse=float(np.mean(losses[-50:])) if losses else None)
 
 
-def train_decoder(args, accelerator):
-    """Fine-tune the VAE's decoder (the encoder, and so the latent space, stay as they are) to decode
-    spliced latents into one coherent picture (`splice_loss`), next to its usual reconstruction."""
-    from diffusers import AutoencoderKL
-
-    vae = AutoencoderKL.from_pretrained(pathlib.Path(args.out, "vae", "final"))
-    before, after, holes = splice_pairs(args.n_splice, seed=args.seed + 13)
-    holes = torch.from_numpy(holes)[:, None].float()
-    with torch.no_grad():
-        mean = lambda x: torch.cat([vae.encode(to_pixels(x[i : i + 256])).latent_dist.mean
-                                    for i in tqdm(range(0, len(x), 256), desc="encoding splice pairs")])
-        z_before, z_after = mean(before), mean(after)
-    vae.requires_grad_(False)
-    params = [*vae.decoder.parameters(), *vae.post_quant_conv.parameters()]
-    for p in params:
-        p.requires_grad_(True)
-    g = torch.Generator().manual_seed(args.seed + 14 + accelerator.process_index)
-
-    def step_fn(m, step):
-        idx = torch.randint(0, len(before), (args.vae_batch,), generator=g)
-        x = to_pixels(before[idx.numpy()])
-        with torch.autocast(accelerator.device.type, dtype=torch.bfloat16, enabled=args.vae_bf16):
-            err = (m.decode(z_before[idx]).sample.float() - x) ** 2
-            w = edge_weights(x, args.vae_edge_weight)
-            rec = (err * w).mean() / w.mean()
-            splice = splice_loss(m, z_before[idx], z_after[idx], to_pixels(after[idx.numpy()]), holes[idx],
-                                 args.vae_edge_weight)
-        return rec + args.splice_weight * splice, splice.item()
-
-    t0 = time.time()
-    vae, losses = run_stage("decoder", accelerator, vae, params, step_fn, args.decoder_steps, 2e-4,
-                            args.out, args.ckpt_every, warmup=50)
-    vae.requires_grad_(True)
-    vae.save_pretrained(pathlib.Path(args.out, "decoder", "final"))
-    _log_time(args.out, "decoder", time.time() - t0, final_splice=float(np.mean(losses[-50:])) if losses else None)
-
-
 class EMA(torch.nn.Module):
     """An exponential moving average of a model's weights (the U-Net Stable Diffusion ships is one)."""
 
@@ -515,8 +437,7 @@ def export(out, folder, overwrite: bool = False):
     for model, sub in ((clip, "clip"), (text, "text_encoder")):
         model.half().save_pretrained(folder / sub)
         _force_fp32_config(folder / sub)
-    vae = pathlib.Path(out, "decoder", "final")  # the VAE with its fine-tuned decoder, when that stage ran
-    AutoencoderKL.from_pretrained(vae if vae.exists() else pathlib.Path(out, "vae", "final")).save_pretrained(folder / "vae")
+    AutoencoderKL.from_pretrained(pathlib.Path(out, "vae", "final")).save_pretrained(folder / "vae")
     UNet2DConditionModel.from_pretrained(pathlib.Path(out, "unet", "final")).half().save_pretrained(folder / "unet")
     tinysd.make_scheduler().save_pretrained(folder / "scheduler")
     tinysd.write_model_index(folder)
@@ -620,10 +541,6 @@ def main(argv=None):
     parser.add_argument("--vae-local-weight", type=float, default=0.1,
                         help="weight of the VAE's locality term (how much cutting a hole out moves the latents "
                              "outside it; see locality_gap); 0 turns it off")
-    parser.add_argument("--decoder-steps", type=int, default=STEPS["decoder"])
-    parser.add_argument("--n-splice", type=int, default=8000, help="scene pairs for the decoder stage")
-    parser.add_argument("--splice-weight", type=float, default=1.0,
-                        help="weight of the decoder stage's splice term (see splice_loss)")
     parser.add_argument("--vae-bf16", action=argparse.BooleanOptionalAction, default=True,
                         help="train the VAE under bfloat16 autocast (faster on CPUs with AVX-512 BF16)")
     args = parser.parse_args(argv)
@@ -641,7 +558,6 @@ def main(argv=None):
 
     for name, fn in (("clip", lambda: train_clip(args, accelerator, tokenizer)),
                      ("vae", lambda: train_vae(args, accelerator)),
-                     ("decoder", lambda: train_decoder(args, accelerator)),
                      ("unet", lambda: train_unet(args, accelerator, tokenizer)),
                      ("depth", lambda: tv.train_depth_estimator(args, accelerator, run_stage, _log_time)),
                      ("unet_depth", lambda: tv.train_unet_depth(args, accelerator, run_stage, _log_time, tokenizer)),

@@ -111,30 +111,6 @@ def test_locality_gap_measures_what_a_hole_does_outside_it_and_training_shrinks_
     assert torch.allclose(mse, plain_mse) and loss > plain
 
 
-def test_splice_pairs_differ_only_inside_their_holes():
-    before, after, holes = train.splice_pairs(12, seed=3)
-    assert before.shape == after.shape == (12, 64, 64, 3) and holes.shape == (12, 64, 64)
-    changed = (before != after).any(-1)
-    assert changed.any(axis=(1, 2)).all()          # every pair repaints something
-    assert not (changed & ~holes).any()            # ...and only inside its hole
-    assert (holes.mean(axis=(1, 2)) < 0.6).all()   # the hole is around one object, not the picture
-
-
-def test_splice_loss_is_the_decoders_error_on_the_spliced_latents_and_training_lowers_it():
-    torch.manual_seed(0)
-    before, after, holes = train.splice_pairs(4, seed=3)
-    vae = tinysd.make_vae()
-    x_before, x_after = train.to_pixels(before), train.to_pixels(after)
-    holes = torch.from_numpy(holes)[:, None].float()
-    with torch.no_grad():
-        z_before, z_after = (vae.encode(x).latent_dist.mean for x in (x_before, x_after))
-        # with no hole the splice is the original's latents: the loss is their reconstruction error vs `after`
-        expected = ((vae.decode(z_before).sample - x_after) ** 2).mean()
-        assert torch.allclose(train.splice_loss(vae, z_before, z_after, x_after, torch.zeros_like(holes)), expected)
-    losses = _fit(vae.decoder, lambda: train.splice_loss(vae, z_before, z_after, x_after, holes), steps=10)
-    assert losses[-1] < 0.7 * losses[0]
-
-
 def test_unet_step_lowers_noise_prediction_loss():
     torch.manual_seed(0)
     unet = tinysd.make_unet()
