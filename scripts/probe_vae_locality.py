@@ -17,6 +17,7 @@ uses the same term (`--vae-local-weight`). Measured on 2 cores, 100 scenes:
 | VAE | PSNR | encoder gap | outside MAD, perfect answer | splice |
 | --- | --- | --- | --- | --- |
 | shipped TinySD v0.4 (2,000 steps) | 33.57 dB | 0.207 | 3.02 | 10.81 |
+| full recipe, 1,600 steps, --vae-local-weight 0.1 (python -m sdlearn.train; not shipped) | 31.55 dB | 0.126 | 3.74 | 9.45 |
 | 600 steps, no locality term | 24.58 dB | 0.233 | 7.65 | 22.90 |
 | 600 steps, --local 0.1 | 22.91 dB | 0.113 | 8.97 | 11.60 |
 | 600 steps, --local 0.1 --no-attention | 22.67 dB | 0.130 | 10.28 | 15.93 |
