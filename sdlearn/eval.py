@@ -298,7 +298,7 @@ def inpaint_case(scene, i: int) -> tuple[np.ndarray, str, str]:
 
 @torch.no_grad()
 def inpaint_metrics(parts, n: int = 100, seed: int = 6262, steps: int = 25, whole_scene: bool = False,
-                    guidance_scale: float = 7.5) -> dict:
+                    guidance_scale: float = 7.5, guidance_outside: float | None = None) -> dict:
     """Mask each scene's first object (grown by 3 px), ask for another colour and shape there.
 
     Outside the mask: mean absolute difference to the input in 0-255 units (per scene, then their mean
@@ -325,7 +325,7 @@ def inpaint_metrics(parts, n: int = 100, seed: int = 6262, steps: int = 25, whol
             other = s.objects[1]
             prompt += f" {_RELATION_PHRASES[s.relation][0]} a {other.colour} {other.shape}"
         res = inpaint(parts, prompt, s.image, mask, num_inference_steps=steps, guidance_scale=guidance_scale,
-                      generator=torch.Generator().manual_seed(i), progress=False)
+                      guidance_outside=guidance_outside, generator=torch.Generator().manual_seed(i), progress=False)
         out = (res.images[0] * 255).round().astype(np.uint8)
         diff = np.abs(out.astype(float) - s.image).mean(-1)
         outside.append(float(diff[~mask].mean()))

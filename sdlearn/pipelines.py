@@ -203,12 +203,14 @@ def noised_image_latents(parts, pixels, batch_size, timesteps, generator):
 
 def _denoise(parts, latents, timesteps, prompt_embeds, negative_prompt_embeds, guidance_scale, generator, eta,
              record, extra_channels=None, after_step=None, desc="denoising", progress=True, cfg_always=False,
-             on_step=None):
+             on_step=None, guidance_map=None):
     """# 7. The denoising loop shared by all four pipelines.
 
     extra_channels: tensor appended to the (scaled) latent input (depth, or mask + masked latents).
     after_step(i, latents) -> latents: a hook run after each step (the 4-channel inpainting blend).
     on_step(i, n): called after step i of n, e.g. to move a progress bar in an app.
+    guidance_map: a guidance scale per latent position (B, 1, h, w), used instead of guidance_scale
+    in the guidance formula when guidance is on.
     """
     unet, scheduler = parts.unet, parts.scheduler
     guided = _guided(guidance_scale, unet, cfg_always)
@@ -228,7 +230,8 @@ def _denoise(parts, latents, timesteps, prompt_embeds, negative_prompt_embeds, g
         noise_pred = unet(latent_in, t, encoder_hidden_states=embeds).sample
         if guided:
             noise_uncond, noise_text = noise_pred.chunk(2)
-            noise_pred = classifier_free_guidance(noise_uncond, noise_text, guidance_scale)
+            noise_pred = classifier_free_guidance(noise_uncond, noise_text,
+                                                  guidance_scale if guidance_map is None else guidance_map)
         out = scheduler.step(noise_pred, t, latents, **step_kwargs)
         if record:
             steps.append(Step(i, int(t), latents.clone(), noise_pred.clone(), _x0(scheduler, latents, noise_pred, t, out).clone()))
@@ -324,13 +327,18 @@ def image_to_image(parts, prompt, image, strength: float = 0.8, num_inference_st
 def inpaint(parts, prompt, image, mask_image, strength: float = 1.0, num_inference_steps: int = 25,
             guidance_scale: float = 7.5, negative_prompt=None, generator=None, eta: float = 0.0,
             record: bool = False, record_attention: bool = False, progress: bool = True,
-            on_step=None) -> Result:
+            on_step=None, guidance_outside: float | None = None) -> Result:
     """Repaint the white part of `mask_image`, two ways depending on the U-Net:
 
     - 9 input channels (an inpainting model): the U-Net sees the noisy latents, the mask and
       the latents of the masked image at every step;
     - 4 input channels (a plain model): after every step the latents outside the mask are
       replaced by the original image's latents noised to the current step ("blending").
+
+    guidance_outside: a guidance scale for the latents outside the mask (default: guidance_scale
+    everywhere, as diffusers). Guidance amplifies whatever the prompt changes, outside the hole
+    too; 1.0 there leaves the outside to the model's conditional prediction alone. Not part of
+    diffusers' pipeline.
     """
     vsf = parts.vae_scale_factor
     in_ch = parts.unet.config.in_channels
@@ -339,6 +347,10 @@ def inpaint(parts, prompt, image, mask_image, strength: float = 1.0, num_inferen
     # 1.-2. Check inputs, preprocess image and mask, encode the prompt
     pixels, batch_size, guided, prompt_embeds, negative_prompt_embeds = _image_pipeline_start(
         parts, prompt, image, num_inference_steps, guidance_scale, strength, negative_prompt)
+    if guidance_outside is not None and (not isinstance(guidance_outside, (int, float))
+                                         or not math.isfinite(guidance_outside) or guidance_outside < 0):
+        raise ValueError(f"guidance_outside must be a number >= 0 (1 = no guidance outside the mask), "
+                         f"got {guidance_outside!r}.")
     height, width = pixels.shape[-2:]
     mask = prepare_mask(mask_image, height, width)
     if mask.shape[0] not in (1, batch_size):
@@ -379,11 +391,14 @@ def inpaint(parts, prompt, image, mask_image, strength: float = 1.0, num_inferen
             return (1 - small_mask) * known + small_mask * latents
 
         after_step = blend_known_region
+    guidance_map = None
+    if guided and guidance_outside is not None:
+        guidance_map = small_mask * guidance_scale + (1 - small_mask) * guidance_outside
     # 7. Denoising loop
     with _maybe_capture(parts, record_attention, batch_size) as store:
         latents, steps = _denoise(parts, latents, timesteps, prompt_embeds, negative_prompt_embeds, guidance_scale,
                                   generator, eta, record, extra_channels=extra, after_step=after_step, progress=progress,
-                                  on_step=on_step)
+                                  on_step=on_step, guidance_map=guidance_map)
     # 8. Decode
     return Result(decode_latents(parts.vae, latents), latents, steps, store)
 

@@ -121,3 +121,18 @@ def test_recording_gives_one_entry_per_step(tiny):
     # the timesteps run downwards and the last x0 prediction is close to the final latents
     assert r.steps[0].t > r.steps[-1].t
     assert torch.allclose(r.steps[-1].x0_pred, r.latents, atol=0.2)
+
+
+def test_guidance_outside_changes_the_guidance_only_outside_the_mask(tiny_inpaint):
+    parts = swap_scheduler(tiny_inpaint, "ddim")
+    image, mask = _image(0)
+    run = lambda **kw: pipelines.inpaint(parts, "a green triangle", image, mask, num_inference_steps=3, record=True,
+                                         generator=torch.Generator().manual_seed(0), progress=False, **kw)
+    default, same, one = run(), run(guidance_outside=7.5), run(guidance_outside=1.0)
+    assert torch.equal(default.latents, same.latents)
+    small = torch.nn.functional.interpolate(pipelines.prepare_mask(mask, 32, 32), size=(4, 4))[0, 0] > 0.5
+    assert small.any() and (~small).any()
+    first = (default.steps[0].noise_pred - one.steps[0].noise_pred).abs().amax(1)[0]  # same input at step 0
+    assert first[small].max() == 0 and first[~small].min() > 0
+    with pytest.raises(ValueError, match="guidance_outside"):
+        run(guidance_outside=-1.0)
