@@ -375,9 +375,12 @@ def variants_main(n: int = 100, folder=None):
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for name, model in (("9-channel TinySD-inpaint", base.parent / "tinysd-inpaint"), ("blending, 4-channel TinySD", base)):
         parts = swap_scheduler(load(model), "ddim")
-        for whole in (False, True):
-            m = inpaint_metrics(parts, n, whole_scene=whole)
+        cases = [(False, None), (True, None)] + [(False, 1.0)] * name.startswith("9")
+        for whole, outside in cases:
+            m = inpaint_metrics(parts, n, whole_scene=whole, guidance_outside=outside)
             how = "whole-scene prompt" if whole else "new object only"
+            if outside is not None:
+                how += f", guidance {outside:g} outside the mask (sdlearn's pipeline only)"
             print(f"| {name}, {how} | {m['outside_mad']:.2f} | {m['outside_median']:.2f} | {m['untouched_mad']:.2f} | {m['vae_floor_mad']:.2f} | "
                   f"{m['colour']:.1%} | {m['shape']:.1%} | "
                   f"{m['both']:.1%} | outside <= 3, inside >= 85% |")
