@@ -47,6 +47,9 @@ def _parser():
         else:
             sp.add_argument("--mask", required=True)
             sp.add_argument("--strength", type=float, default=1.0)
+            sp.add_argument("--guidance-outside", type=float, default=None,
+                            help="guidance scale outside the mask (default: --guidance everywhere, as diffusers; "
+                                 "1.0 keeps the outside closer to the input; not in diffusers)")
     return p
 
 
@@ -76,7 +79,8 @@ def main(argv=None) -> int:
             if args.command == "img2img":
                 result = pipelines.image_to_image(parts, args.prompt, image, strength=args.strength, **kw)
             elif args.command == "inpaint":
-                result = pipelines.inpaint(parts, args.prompt, image, Image.open(args.mask), strength=args.strength, **kw)
+                result = pipelines.inpaint(parts, args.prompt, image, Image.open(args.mask), strength=args.strength,
+                                           guidance_outside=args.guidance_outside, **kw)
             else:
                 result = pipelines.depth_to_image(parts, args.prompt, image, strength=args.strength, **kw)
     except (ValueError, TypeError, FileNotFoundError, ModelNotAvailableError, FloatingPointError) as e:

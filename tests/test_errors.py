@@ -115,3 +115,23 @@ def test_cli_same_seed_same_image_and_no_overwrite(tiny, tmp_path, monkeypatch, 
     assert a.read_bytes() == before
     assert main(["generate", "a red circle", *common, "--steps", "0", "-o", str(tmp_path / "c.png")]) == 2
     assert "num_inference_steps" in capsys.readouterr().err
+
+
+def test_cli_inpaint_guidance_outside(tmp_path, capsys, tmp_path_factory):
+    from sdlearn.__main__ import main
+    from sdlearn.data import make_scene
+
+    model = write_tiny_sd(tmp_path_factory.mktemp("tiny-inp-cli"), unet_in_channels=9)
+    scene = make_scene("red", "circle", size_px=32)
+    image, mask = tmp_path / "scene.png", tmp_path / "mask.png"
+    Image.fromarray(scene.image).save(image)
+    Image.fromarray((scene.masks[0] * 255).astype(np.uint8)).save(mask)
+    common = ["--model", str(model), "--steps", "2", "--seed", "1", "--image", str(image), "--mask", str(mask)]
+    outs = [tmp_path / f"{k}.png" for k in ("same", "one", "default")]
+    assert main(["inpaint", "a blue box", *common, "--guidance-outside", "7.5", "-o", str(outs[0])]) == 0
+    assert main(["inpaint", "a blue box", *common, "--guidance-outside", "1", "-o", str(outs[1])]) == 0
+    assert main(["inpaint", "a blue box", *common, "-o", str(outs[2])]) == 0
+    same, one, default = (np.asarray(Image.open(o)) for o in outs)
+    assert np.array_equal(same, default) and not np.array_equal(one, default)
+    assert main(["inpaint", "a blue box", *common, "--guidance-outside", "-1", "-o", str(tmp_path / "bad.png")]) == 2
+    assert "guidance_outside" in capsys.readouterr().err
