@@ -33,7 +33,7 @@ import torch  # noqa: E402
 
 from sdlearn import tinysd  # noqa: E402
 from sdlearn.data import World, repaint_object  # noqa: E402
-from sdlearn.eval import inpaint_case  # noqa: E402
+from sdlearn.eval import inpaint_case, latent_cells  # noqa: E402
 from sdlearn.latents import decode, encode, psnr  # noqa: E402
 from sdlearn.train import make_dataset, to_pixels, vae_loss  # noqa: E402
 from sdlearn.train_variants import random_masks  # noqa: E402
@@ -79,7 +79,7 @@ def locality(vae, n: int = 100, seed: int = 6262) -> dict:
     for i in range(n):
         s = world[i]
         hole, colour, shape = inpaint_case(s, i)
-        cells = torch.from_numpy(hole.reshape(8, 8, 8, 8).any(axis=(1, 3)))
+        cells = torch.from_numpy(latent_cells(hole))
         cut = s.image.copy()
         cut[hole] = 128
         z_in, z_cut, z_perfect = (encode(vae, im) for im in (s.image, cut, repaint_object(s, 0, colour, shape).image))

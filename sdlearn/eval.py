@@ -280,6 +280,14 @@ def depth_to_image_metrics(parts, n: int = 100, seed: int = 5151, steps: int = 2
     return {"layout_mean_r": float(np.mean(rs)), "blue": float(np.mean(blue))}
 
 
+def latent_cells(hole: np.ndarray, factor: int = 8) -> np.ndarray:
+    """The latent cells (rows, cols) that a pixel mask touches: each cell is a factor x factor patch."""
+    h, w = hole.shape
+    if h % factor or w % factor:
+        raise ValueError(f"the mask is {h}x{w}; its sides must be multiples of the VAE factor {factor}.")
+    return hole.reshape(h // factor, factor, w // factor, factor).any(axis=(1, 3))
+
+
 def inpaint_case(scene, i: int) -> tuple[np.ndarray, str, str]:
     """The hole and the request `inpaint_metrics` uses for scene number i: the first object's box grown by
     3 pixels (a bool mask), and another colour and shape for it, cycling through the alternatives."""
@@ -302,7 +310,8 @@ def inpaint_metrics(parts, n: int = 100, seed: int = 6262, steps: int = 25, whol
     """Mask each scene's first object (grown by 3 px), ask for another colour and shape there.
 
     Outside the mask: mean absolute difference to the input in 0-255 units (per scene, then their mean
-    and median: a few scenes whose whole background shifts dominate the mean), over all pixels
+    and median: a few scenes whose whole background shifts dominate the mean; the outputs are returned
+    as "images"), over all pixels
     outside the mask and over those whose 8x8 latent cell the mask does not touch (a latent
     cell the mask cuts is repainted whole, so its outside pixels may change), and, for
     reference, what a plain VAE round trip of the input changes outside the mask (the floor any
@@ -316,7 +325,7 @@ def inpaint_metrics(parts, n: int = 100, seed: int = 6262, steps: int = 25, whol
     from .pipelines import inpaint
 
     world = World(seed=seed, split="all")
-    outside, untouched, floor, colour_ok, shape_ok = [], [], [], [], []
+    outside, untouched, floor, colour_ok, shape_ok, images = [], [], [], [], [], []
     for i in tqdm(range(n), desc="inpainting", leave=False):
         s = world[i]
         mask, colour, shape = inpaint_case(s, i)
@@ -327,9 +336,10 @@ def inpaint_metrics(parts, n: int = 100, seed: int = 6262, steps: int = 25, whol
         res = inpaint(parts, prompt, s.image, mask, num_inference_steps=steps, guidance_scale=guidance_scale,
                       guidance_outside=guidance_outside, generator=torch.Generator().manual_seed(i), progress=False)
         out = (res.images[0] * 255).round().astype(np.uint8)
+        images.append(out)
         diff = np.abs(out.astype(float) - s.image).mean(-1)
         outside.append(float(diff[~mask].mean()))
-        cells = mask.reshape(8, 8, 8, 8).any(axis=(1, 3))  # (rows, cols) of 8x8-pixel latent cells
+        cells = latent_cells(mask)
         far = ~np.kron(cells, np.ones((8, 8), bool))
         untouched.append(float(diff[far].mean()) if far.any() else float("nan"))
         # the floor: what a VAE round trip of the input alone changes outside the mask
@@ -342,7 +352,7 @@ def inpaint_metrics(parts, n: int = 100, seed: int = 6262, steps: int = 25, whol
         colour_ok.append(v.colour == colour)
         shape_ok.append(v.shape == shape)
     return {"outside_mad": float(np.mean(outside)), "outside_median": float(np.median(outside)),
-            "outside_per_scene": outside, "untouched_mad": float(np.nanmean(untouched)),
+            "outside_per_scene": outside, "images": images, "untouched_mad": float(np.nanmean(untouched)),
             "vae_floor_mad": float(np.mean(floor)),
             "colour": float(np.mean(colour_ok)),
             "shape": float(np.mean(shape_ok)),

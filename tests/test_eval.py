@@ -56,3 +56,17 @@ def test_inpaint_case_holes_cover_the_object_and_ask_for_something_else():
     hidden = dataclasses.replace(s, masks=np.zeros_like(s.masks))
     with pytest.raises(ValueError, match="first object is visible"):
         inpaint_case(hidden, 0)
+
+
+def test_latent_cells_marks_every_cell_a_mask_touches():
+    import numpy as np
+    import pytest
+
+    from sdlearn.eval import latent_cells
+
+    hole = np.zeros((64, 64), bool)
+    hole[7:9, 16:17] = True  # straddles rows 0 and 1 of cells, inside column 2
+    cells = latent_cells(hole)
+    assert cells.shape == (8, 8) and cells.sum() == 2 and cells[0, 2] and cells[1, 2]
+    with pytest.raises(ValueError, match="multiples"):
+        latent_cells(np.zeros((60, 64), bool))
