@@ -73,10 +73,13 @@ def encode_captions(text_encoder, ids: torch.Tensor, batch: int = 500, desc: str
     """The frozen text encoder's hidden states for every caption, computed once before training.
 
     The text encoder never changes while a U-Net trains, so this gives the same states as
-    encoding each batch again, and saves about a tenth of every step.
+    encoding each batch again, and saves about a tenth of every step. Each distinct caption is
+    encoded once (40,000 procedural captions hold about 22,000 distinct ones).
     """
-    return torch.cat([text_encoder(ids[i : i + batch]).last_hidden_state
-                      for i in tqdm(range(0, len(ids), batch), desc=desc)])
+    unique, inverse = torch.unique(ids, dim=0, return_inverse=True)
+    states = torch.cat([text_encoder(unique[i : i + batch]).last_hidden_state
+                        for i in tqdm(range(0, len(unique), batch), desc=desc)])
+    return states[inverse]
 
 
 # ---------------------------------------------------------------- losses
@@ -326,15 +329,17 @@ def train_clip(args, accelerator, tokenizer):
 
 
 def train_vae(args, accelerator):
-    scenes = World(seed=args.seed + 1, split="train").batch(0, args.n_train)  # as make_dataset
-    images = np.stack([s.image for s in scenes])
     holes = None
     if args.vae_local_weight > 0:
         from .train_variants import random_masks
 
+        scenes = World(seed=args.seed + 1, split="train").batch(0, args.n_train)  # as make_dataset
+        images = np.stack([s.image for s in scenes])
         # One hole per scene, of the inpainting stage's kinds (an object's outline or a box).
         holes = random_masks(scenes, torch.Generator().manual_seed(args.seed + 12))[0].to(torch.uint8)
-    del scenes
+        del scenes
+    else:
+        images, _ = make_dataset(args.n_train, seed=args.seed + 1)
     torch.manual_seed(args.seed)
     vae = tinysd.make_vae()
     g = torch.Generator().manual_seed(args.seed + 10 + accelerator.process_index)

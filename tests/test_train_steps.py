@@ -170,12 +170,14 @@ def test_caption_states_encoded_once_equal_encoding_per_batch():
 
     tokenizer = tinysd.build_tokenizer()
     text_encoder = CLIPTextModel(tinysd.clip_config().text_config).eval()
-    ids = train.tokenize(tokenizer, ["a red circle", "a big violet disc on the left", "", "a blue box above a green square"])
+    captions = ["a red circle", "a big violet disc on the left", "", "a blue box above a green square", "a red circle"]
+    ids = train.tokenize(tokenizer, captions)
     once = train.encode_captions(text_encoder, ids, batch=3)
     with torch.no_grad():
-        direct = text_encoder(ids[[3, 1]]).last_hidden_state
-    assert once.shape == (4, 77, tinysd.TEXT_DIM)
-    assert torch.allclose(once[[3, 1]], direct, atol=1e-5)
+        direct = text_encoder(ids[[3, 1, 0]]).last_hidden_state
+    assert once.shape == (5, 77, tinysd.TEXT_DIM)
+    assert torch.allclose(once[[3, 1, 0]], direct, atol=1e-5)
+    assert torch.equal(once[4], once[0])  # a repeated caption gets its first copy's states
 
 
 def test_export_refuses_to_overwrite(tmp_path):
