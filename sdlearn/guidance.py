@@ -15,13 +15,41 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["classifier_free_guidance", "guidance_sweep", "NoisyLatentClassifier", "train_latent_classifier",
+__all__ = ["classifier_free_guidance", "guided_predictions", "guidance_sweep", "NoisyLatentClassifier", "train_latent_classifier",
            "classifier_guided_noise", "sample_with_classifier_guidance"]
 
 
 def classifier_free_guidance(noise_uncond: torch.Tensor, noise_text: torch.Tensor, guidance_scale: float) -> torch.Tensor:
     """eps_uncond + guidance_scale * (eps_text - eps_uncond)."""
     return noise_uncond + guidance_scale * (noise_text - noise_uncond)
+
+
+@torch.no_grad()
+def guided_predictions(parts, latents: torch.Tensor, t, prompt, guidance_scale: float = 7.5, negative_prompt=None):
+    """At one denoising step, the clean latents (x0) that each noise prediction implies.
+
+    x0 = (z_t - sqrt(1 - abar_t) eps) / sqrt(abar_t) is linear in eps, so guidance acts on the
+    predicted pictures exactly as on the noise: x0_guided = x0_uncond + s (x0_text - x0_uncond).
+    What guidance adds is s - 1 times the *difference* between the picture the prompt asks for
+    and the picture the model expects without it (lesson 09 shows what that does to a square).
+
+    Returns a dict of (B, 4, h, w) latents: "uncond", "text" and "guided".
+    """
+    from .text import encode_prompt
+
+    if float(parts.scheduler.init_noise_sigma) != 1.0:
+        raise ValueError(f"{type(parts.scheduler).__name__} keeps latents as x0 + sigma * eps, not in the variance-preserving "
+                         "form this x0 formula needs; swap in DDIM first: sdlearn.schedulers.swap_scheduler(parts, 'ddim').")
+    prompt_embeds, negative_embeds = encode_prompt(prompt, parts.tokenizer, parts.text_encoder, negative_prompt)
+    if prompt_embeds.shape[0] != latents.shape[0]:
+        raise ValueError(f"{prompt_embeds.shape[0]} prompt(s) for {latents.shape[0]} latents; give one prompt per latent.")
+    latent_in = parts.scheduler.scale_model_input(torch.cat([latents] * 2), t)
+    noise_uncond, noise_text = parts.unet(latent_in, t, encoder_hidden_states=torch.cat([negative_embeds, prompt_embeds])
+                                          ).sample.chunk(2)
+    a = parts.scheduler.alphas_cumprod[int(t)]
+    x0 = lambda eps: (latents - (1 - a).sqrt() * eps) / a.sqrt()
+    return {"uncond": x0(noise_uncond), "text": x0(noise_text),
+            "guided": x0(classifier_free_guidance(noise_uncond, noise_text, guidance_scale))}
 
 
 def guidance_sweep(parts, prompt: str, scales=(1.0, 3.0, 7.5, 12.0), seeds=(0, 1, 2), num_inference_steps: int = 25,

@@ -7,7 +7,7 @@ to its bounding box. Used by `sdlearn.eval`, the guidance sweep and the tests.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import ndimage
@@ -32,6 +32,7 @@ class Verdict:
     background: str
     pixels: int  # size of the object patch
     iou: float  # how well the best ideal shape fits the patch
+    scores: dict[str, float] = field(default_factory=dict)  # how well each ideal shape fits it (IoU)
 
 
 def _shape_iou(mask: np.ndarray) -> dict[str, float]:
@@ -93,7 +94,7 @@ def judge(image, min_pixels: int = 12) -> Verdict:
     ys, xs = np.nonzero(mask)
     cx, cy = xs.mean() / W, ys.mean() / H
     position = min(_ANCHORS, key=lambda p: (_ANCHORS[p][0] - cx) ** 2 + (_ANCHORS[p][1] - cy) ** 2)
-    return Verdict(_PALETTE_NAMES[k], shape, position, background, pixels, scores[shape])
+    return Verdict(_PALETTE_NAMES[k], shape, position, background, pixels, scores[shape], scores)
 
 
 def parse_prompt(prompt: str) -> dict[str, str | None]:

@@ -11,6 +11,7 @@ def test_judge_reads_clean_scenes(colour, shape):
     for size, position, bg in (("large", "center", "white"), ("small", "left", "black"), ("large", "bottom", "gray")):
         v = judge(make_scene(colour, shape, size=size, position=position, background=bg).image)
         assert (v.colour, v.shape, v.position, v.background) == (colour, shape, position, bg)
+        assert set(v.scores) == set(SHAPES) and v.scores[shape] == v.iou == max(v.scores.values())
 
 
 def test_judge_on_random_single_object_scenes_and_blur():

@@ -105,3 +105,25 @@ def test_guidance_zero_ignores_the_prompt_only_with_the_formula(tiny):
     c = pipelines.text_to_image(tiny, "a red circle", guidance_scale=0.0, generator=torch.Generator().manual_seed(0), **kw).images
     d = pipelines.text_to_image(tiny, "a red circle", guidance_scale=1.0, generator=torch.Generator().manual_seed(0), **kw).images
     assert np.abs(c - d).max() <= 1e-6 and np.abs(a - c).max() > 1e-4
+
+
+def test_guided_predictions_match_the_pipeline_step_and_refuse_sigma_schedulers(tiny):
+    import dataclasses
+
+    from sdlearn import pipelines
+    from sdlearn.guidance import guided_predictions
+    from sdlearn.schedulers import make_scheduler
+
+    parts = dataclasses.replace(tiny, scheduler=make_scheduler("ddim", tiny.scheduler.config))
+    res = pipelines.text_to_image(parts, "a red box", height=32, width=32, num_inference_steps=4, guidance_scale=5.0,
+                                  generator=torch.Generator().manual_seed(0), record=True, progress=False)
+    step = res.steps[2]
+    x0 = guided_predictions(parts, step.latents, step.t, "a red box", guidance_scale=5.0)
+    assert torch.allclose(x0["guided"], step.x0_pred, atol=1e-4)  # the scheduler's own x0 of the guided step
+    assert torch.allclose(x0["guided"], x0["uncond"] + 5.0 * (x0["text"] - x0["uncond"]), atol=1e-4)
+    assert (x0["text"] - x0["uncond"]).abs().max() > 1e-4  # the prompt changes the prediction
+    with pytest.raises(ValueError, match="one prompt per latent"):
+        guided_predictions(parts, torch.cat([step.latents] * 2), step.t, "a red box")
+    euler = dataclasses.replace(tiny, scheduler=make_scheduler("euler", tiny.scheduler.config))
+    with pytest.raises(ValueError, match="swap_scheduler"):
+        guided_predictions(euler, step.latents, step.t, "a red box")
