@@ -186,7 +186,7 @@ def main(argv=None):
     rows = []
     t0 = time.time()
     single = single_object_prompts(args.n, seed=1001)
-    for g in (7.5, 1.0):
+    for g in (7.5, 3.0, 1.0):  # the 7.5 and 1.0; 3.0 because TinySD draws its best shapes there
         r = judge_prompts(generate(pipe, single, g, args.steps), single)
         rows.append((f"single object, guidance {g}", args.n, r["colour"], r["shape"], float("nan")))
     positioned = single_object_prompts(args.n, seed=1002, need_position=True)
