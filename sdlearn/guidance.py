@@ -40,6 +40,10 @@ def guided_predictions(parts, latents: torch.Tensor, t, prompt, guidance_scale: 
     if float(parts.scheduler.init_noise_sigma) != 1.0:
         raise ValueError(f"{type(parts.scheduler).__name__} keeps latents as x0 + sigma * eps, not in the variance-preserving "
                          "form this x0 formula needs; swap in DDIM first: sdlearn.schedulers.swap_scheduler(parts, 'ddim').")
+    if latents.shape[1] != parts.unet.config.in_channels:
+        raise ValueError(f"this U-Net takes {parts.unet.config.in_channels} input channels and the latents have "
+                         f"{latents.shape[1]}; guided_predictions is for text-to-image U-Nets (4 channels), not the "
+                         "depth or inpainting variants.")
     prompt_embeds, negative_embeds = encode_prompt(prompt, parts.tokenizer, parts.text_encoder, negative_prompt)
     if prompt_embeds.shape[0] != latents.shape[0]:
         raise ValueError(f"{prompt_embeds.shape[0]} prompt(s) for {latents.shape[0]} latents; give one prompt per latent.")

@@ -124,6 +124,8 @@ def test_guided_predictions_match_the_pipeline_step_and_refuse_sigma_schedulers(
     assert (x0["text"] - x0["uncond"]).abs().max() > 1e-4  # the prompt changes the prediction
     with pytest.raises(ValueError, match="one prompt per latent"):
         guided_predictions(parts, torch.cat([step.latents] * 2), step.t, "a red box")
+    with pytest.raises(ValueError, match="input channels"):
+        guided_predictions(parts, step.latents[:, :3], step.t, "a red box")
     euler = dataclasses.replace(tiny, scheduler=make_scheduler("euler", tiny.scheduler.config))
     with pytest.raises(ValueError, match="swap_scheduler"):
         guided_predictions(euler, step.latents, step.t, "a red box")
