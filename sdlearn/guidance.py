@@ -35,23 +35,19 @@ def guided_predictions(parts, latents: torch.Tensor, t, prompt, guidance_scale: 
 
     Returns a dict of (B, 4, h, w) latents: "uncond", "text" and "guided".
     """
+    from .pipelines import x0_from_noise
     from .text import encode_prompt
+    from .unet import predict_noise
 
     if float(parts.scheduler.init_noise_sigma) != 1.0:
         raise ValueError(f"{type(parts.scheduler).__name__} keeps latents as x0 + sigma * eps, not in the variance-preserving "
                          "form this x0 formula needs; swap in DDIM first: sdlearn.schedulers.swap_scheduler(parts, 'ddim').")
-    if latents.shape[1] != parts.unet.config.in_channels:
-        raise ValueError(f"this U-Net takes {parts.unet.config.in_channels} input channels and the latents have "
-                         f"{latents.shape[1]}; guided_predictions is for text-to-image U-Nets (4 channels), not the "
-                         "depth or inpainting variants.")
     prompt_embeds, negative_embeds = encode_prompt(prompt, parts.tokenizer, parts.text_encoder, negative_prompt)
     if prompt_embeds.shape[0] != latents.shape[0]:
         raise ValueError(f"{prompt_embeds.shape[0]} prompt(s) for {latents.shape[0]} latents; give one prompt per latent.")
     latent_in = parts.scheduler.scale_model_input(torch.cat([latents] * 2), t)
-    noise_uncond, noise_text = parts.unet(latent_in, t, encoder_hidden_states=torch.cat([negative_embeds, prompt_embeds])
-                                          ).sample.chunk(2)
-    a = parts.scheduler.alphas_cumprod[int(t)]
-    x0 = lambda eps: (latents - (1 - a).sqrt() * eps) / a.sqrt()
+    noise_uncond, noise_text = predict_noise(parts.unet, latent_in, t, torch.cat([negative_embeds, prompt_embeds])).chunk(2)
+    x0 = lambda eps: x0_from_noise(parts.scheduler, latents, eps, t)
     return {"uncond": x0(noise_uncond), "text": x0(noise_text),
             "guided": x0(classifier_free_guidance(noise_uncond, noise_text, guidance_scale))}
 

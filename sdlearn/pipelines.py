@@ -29,7 +29,7 @@ from .guidance import classifier_free_guidance
 from .text import encode_prompt
 
 __all__ = ["Step", "Result", "text_to_image", "image_to_image", "inpaint", "depth_to_image",
-           "decode_latents", "prepare_image", "prepare_mask", "to_pil"]
+           "decode_latents", "x0_from_noise", "prepare_image", "prepare_mask", "to_pil"]
 
 
 @dataclass
@@ -144,14 +144,20 @@ def _randn(shape, generator, dtype):
     return torch.randn(shape, generator=generator, dtype=dtype)
 
 
+def x0_from_noise(scheduler, latents, noise_pred, t):
+    """x0 = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t): the clean latents a noise prediction implies
+    (for variance-preserving latents, as DDIM, DDPM and PNDM keep them)."""
+    a = scheduler.alphas_cumprod[int(t)]
+    return (latents - (1 - a).sqrt() * noise_pred) / a.sqrt()
+
+
 def _x0(scheduler, latents, noise_pred, t, step_out):
     """The clean latents implied by this step: the scheduler's own estimate when it gives one,
-    else x0 = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t)."""
+    else `x0_from_noise`."""
     x0 = getattr(step_out, "pred_original_sample", None)
     if x0 is not None:
         return x0
-    a = scheduler.alphas_cumprod[int(t)]
-    return (latents - (1 - a).sqrt() * noise_pred) / a.sqrt()
+    return x0_from_noise(scheduler, latents, noise_pred, t)
 
 
 def decode_latents(vae, latents: torch.Tensor) -> np.ndarray:

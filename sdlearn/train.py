@@ -329,17 +329,16 @@ def train_clip(args, accelerator, tokenizer):
 
 
 def train_vae(args, accelerator):
+    images, _ = make_dataset(args.n_train, seed=args.seed + 1)
     holes = None
     if args.vae_local_weight > 0:
         from .train_variants import random_masks
 
-        scenes = World(seed=args.seed + 1, split="train").batch(0, args.n_train)  # as make_dataset
-        images = np.stack([s.image for s in scenes])
-        # One hole per scene, of the inpainting stage's kinds (an object's outline or a box).
+        # One hole per scene, of the inpainting stage's kinds (an object's outline or a box); the
+        # masks need the scenes themselves, drawn again (40,000 take about 10 s).
+        scenes = World(seed=args.seed + 1, split="train").batch(0, args.n_train)
         holes = random_masks(scenes, torch.Generator().manual_seed(args.seed + 12))[0].to(torch.uint8)
         del scenes
-    else:
-        images, _ = make_dataset(args.n_train, seed=args.seed + 1)
     torch.manual_seed(args.seed)
     vae = tinysd.make_vae()
     g = torch.Generator().manual_seed(args.seed + 10 + accelerator.process_index)
