@@ -546,7 +546,7 @@ def main(argv=None):
                         help="weight of the VAE's locality term (how much cutting a hole out moves the latents "
                              "outside it; see locality_gap). Off for the shipped TinySD: at 0.1 (1,600 steps) it "
                              "cut that gap from 0.21 to 0.13 (latent std 1) but cost 2 dB PSNR, and the U-Net "
-                             "trained on it lost held-out colour (79.5% -> 44.5%)")
+                             "trained on it lost held-out colour (79.5%% -> 44.5%%)")
     parser.add_argument("--vae-bf16", action=argparse.BooleanOptionalAction, default=True,
                         help="train the VAE under bfloat16 autocast (faster on CPUs with AVX-512 BF16)")
     args = parser.parse_args(argv)

@@ -135,3 +135,15 @@ def test_cli_inpaint_guidance_outside(tmp_path, capsys, tmp_path_factory):
     assert np.array_equal(same, default) and not np.array_equal(one, default)
     assert main(["inpaint", "a blue box", *common, "--guidance-outside", "-1", "-o", str(tmp_path / "bad.png")]) == 2
     assert "guidance_outside" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("module", ["sdlearn.__main__", "sdlearn.train", "sdlearn.eval"])
+def test_every_command_line_prints_its_help(module, capsys):
+    # argparse formats help strings with %, so a stray "%" in one breaks --help for the whole command.
+    import importlib
+
+    main = importlib.import_module(module).main
+    with pytest.raises(SystemExit) as exit_:
+        main(["--help"])
+    assert exit_.value.code == 0
+    assert "usage:" in capsys.readouterr().out
