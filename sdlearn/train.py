@@ -44,7 +44,7 @@ from .data.world import COLOURS, SHAPES, SYNONYMS
 __all__ = ["main", "make_dataset", "clip_loss", "swap_attribute", "drop_attribute", "vae_loss", "locality_gap", "edge_weights", "unet_loss",
            "encode_captions"]
 
-STEPS = {"clip": 1200, "vae": 2000, "unet": 4000, "depth": 1000, "variant_unet": 1300}
+STEPS = {"clip": 1200, "vae": 2000, "unet": 4000, "depth": 1000, "variant_unet": 1800}
 ALL_STAGES = ("clip", "vae", "unet", "depth", "unet_depth", "unet_inpaint")
 
 
