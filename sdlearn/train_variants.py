@@ -239,8 +239,9 @@ def train_unet_inpaint(args, accelerator, run_stage, log_time, tokenizer):
     small_masks = F.interpolate(masks, size=(8, 8))  # nearest, as in the pipeline
     # Outside the hole the latents must come back as the image's: their noise error counts `args.keep_weight`
     # times as much, and their x0 error is added with weight `args.keep_x0_weight` (the noise error hides how
-    # wrong the outside is at high noise). Measured (200 scenes, guidance 7.5): keep-weight alone 20.9 -> 19.0 / 255
-    # outside; with x0 weight 0.1 and hole captions 18.4, shape in the hole 61.5% -> 75.0%. What stops it
+    # wrong the outside is at high noise). Measured at 1,300 steps (200 scenes, guidance 7.5): keep-weight alone
+    # 20.9 -> 19.0 / 255 outside; with x0 weight 0.1 and hole captions 18.4, shape in the hole 61.5% -> 75.0%;
+    # 1,800 steps then gave 14.0 and 78.0% (TinySD-inpaint's card). What stops it
     # going lower: the masked image's latents differ from the image's outside the hole by about 0.21 (latent std 1),
     # as TinySD's VAE encoder sees the whole picture, and the model's x0 error outside stays at about that.
     keep = 1 + (args.keep_weight - 1) * (1 - small_masks)
