@@ -8,7 +8,7 @@ Runs `python -m sdlearn.train` through its command line (whose flags a restructu
 handful of steps per stage, small batches and few scenes, fixed seeds, and a checkpoint every 2 steps
 so that saving and resuming run too; then a second VAE run with the locality term on (the one stage
 option that reaches into the inpainting stage's masks). Each stage's `final/` files are hashed
-(sha256), the configs included. Takes a few minutes on 2 cores.
+(sha256), the configs included (less the temporary path diffusers records in them). Takes a few minutes on 2 cores.
 """
 from __future__ import annotations
 
@@ -27,8 +27,17 @@ SHORT = ["--n-train", "96", "--n-variant", "64", "--clip-steps", "4", "--vae-ste
 STAGES = ("clip", "vae", "unet", "depth", "unet_depth", "unet_inpaint")
 
 
+def file_bytes(path: pathlib.Path) -> bytes:
+    """The file's bytes; for a json config, without `_name_or_path` (the temporary folder it was loaded from)."""
+    if path.suffix != ".json":
+        return path.read_bytes()
+    config = json.loads(path.read_text())
+    config.pop("_name_or_path", None)
+    return json.dumps(config, sort_keys=True).encode()
+
+
 def hash_folder(folder: pathlib.Path) -> dict[str, str]:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.is_file()}
+    return {p.name: hashlib.sha256(file_bytes(p)).hexdigest() for p in sorted(folder.iterdir()) if p.is_file()}
 
 
 def run(out: pathlib.Path, extra: list[str]) -> None:
