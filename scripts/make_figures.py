@@ -19,6 +19,7 @@ import torch  # noqa: E402
 import sdlearn  # noqa: E402
 from sdlearn import noising, pipelines  # noqa: E402
 from sdlearn.data import load_photo, make_scene, render_sketch  # noqa: E402
+from sdlearn.depth import estimate_depth  # noqa: E402
 from sdlearn.plotting import show_images  # noqa: E402
 from sdlearn.schedulers import swap_scheduler  # noqa: E402
 
@@ -96,7 +97,7 @@ def attention_maps():
 
 
 def cfg_grid():
-    from sdlearn.guidance import guidance_sweep
+    from sdlearn.eval import guidance_sweep
 
     scales = (1.0, 3.0, 7.5, 12.0)
     images, scores = guidance_sweep(_tiny(), "a yellow triangle on the left", scales=scales, seeds=(0, 1, 2, 3),
@@ -149,7 +150,7 @@ def depth_to_image():
         return
     scene = make_scene("orange", "circle", second={"colour": "green", "shape": "square", "depth": 0.3},
                        relation="left of", background="gray", depth=0.7)
-    depth = pipelines.estimate_depth(parts, scene.image)[0]
+    depth = estimate_depth(parts, scene.image)[0]
     r = pipelines.depth_to_image(parts, "a blue square to the left of a blue square", scene.image, strength=1.0,
                                  generator=torch.Generator().manual_seed(0), progress=False)
     show_images([scene.image, depth.numpy(), r.images[0]], titles=["input", "estimated depth", "'blue squares'"],

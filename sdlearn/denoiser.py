@@ -21,11 +21,10 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from . import noising
+from .unet import timestep_embedding
 
 __all__ = [
     "make_pixel_unet",
-    "images_to_tensor",
-    "tensor_to_images",
     "train_noise_predictor",
     "training_target",
     "p_sample",
@@ -49,19 +48,6 @@ def make_pixel_unet(image_size: int = 32, channels: tuple[int, ...] = (16, 32, 6
         up_block_types=("UpBlock2D",) * len(channels),
         norm_num_groups=8,
     )
-
-
-def images_to_tensor(images) -> torch.Tensor:
-    """uint8 images (N, H, W, 3) -> float tensor (N, 3, H, W) in [-1, 1], the range diffusion models use."""
-    x = torch.as_tensor(np.asarray(images))
-    if x.ndim == 3:
-        x = x[None]
-    return x.permute(0, 3, 1, 2).float() / 127.5 - 1
-
-
-def tensor_to_images(x: torch.Tensor) -> np.ndarray:
-    """The inverse of `images_to_tensor`, clipping to the valid range."""
-    return ((x.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy()
 
 
 def train_noise_predictor(
@@ -181,11 +167,8 @@ class PointDenoiser(nn.Module):
         )
 
     def time_embedding(self, t: torch.Tensor) -> torch.Tensor:
-        """The transformer-style sinusoidal embedding that U-Nets also use for t."""
-        half = self.t_dim // 2
-        freqs = torch.exp(-math.log(10000.0) * torch.arange(half) / half)
-        angles = t.float()[:, None] * freqs[None]  # (B, half)
-        return torch.cat([angles.sin(), angles.cos()], dim=1)
+        """The transformer-style sinusoidal embedding that U-Nets also use for t (`unet.timestep_embedding`)."""
+        return timestep_embedding(t, self.t_dim)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         return self.net(torch.cat([x, self.time_embedding(t)], dim=1))

@@ -11,24 +11,50 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .pipelines import decode_latents, prepare_image
+from .images import prepare_image, to_uint8
 
-__all__ = ["encode", "decode", "round_trip", "compression_ratio", "psnr", "show_latent_channels"]
+__all__ = ["vae_scale_factor", "encode", "sample_latents", "decode_latents", "decode", "round_trip", "compression_ratio",
+           "psnr", "show_latent_channels"]
+
+
+def vae_scale_factor(vae) -> int:
+    """How many times smaller the latent is than the image on each side: 2 ** (levels - 1), 8 for SD and TinySD."""
+    return 2 ** (len(vae.config.block_out_channels) - 1)
 
 
 @torch.no_grad()
 def encode(vae, image, sample: bool = False, generator=None) -> torch.Tensor:
     """Image(s) -> scaled latents (B, 4, H/8, W/8): the mean of the encoder's distribution, or a sample from it."""
-    pixels = prepare_image(image, vae_scale_factor=2 ** (len(vae.config.block_out_channels) - 1))
+    pixels = prepare_image(image, vae_scale_factor=vae_scale_factor(vae))
     dist = vae.encode(pixels.to(vae.dtype)).latent_dist
     z = dist.sample(generator) if sample else dist.mode()
     return z * vae.config.scaling_factor
 
 
+def sample_latents(vae, pixels: torch.Tensor, generator=None) -> torch.Tensor:
+    """Pixels (B, 3, H, W) in [-1, 1] -> a sample of the encoder's latent distribution, times `scaling_factor`.
+
+    This is what diffusers' image pipelines do with an input image (`retrieve_latents(..., "sample")`).
+    """
+    return vae.config.scaling_factor * vae.encode(pixels).latent_dist.sample(generator)
+
+
+def decode_latents(vae, latents: torch.Tensor) -> np.ndarray:
+    """Scaled latents -> images (B, H, W, 3) in [0, 1], as diffusers' output_type="np".
+
+    Raises on NaN (usually an fp16 VAE overflow).
+    """
+    image = vae.decode(latents / vae.config.scaling_factor).sample
+    if torch.isnan(image).any():
+        raise FloatingPointError("the VAE produced NaN. The usual cause is running the VAE in float16, which overflows; "
+                                 "use float32 (sdlearn's default on the CPU).")
+    return (image / 2 + 0.5).clamp(0, 1).permute(0, 2, 3, 1).float().cpu().numpy()
+
+
 @torch.no_grad()
 def decode(vae, latents: torch.Tensor) -> np.ndarray:
     """Scaled latents -> images (B, H, W, 3) as uint8."""
-    return (decode_latents(vae, latents) * 255).round().astype(np.uint8)
+    return to_uint8(decode_latents(vae, latents))
 
 
 def round_trip(vae, image) -> tuple[torch.Tensor, np.ndarray]:

@@ -29,6 +29,7 @@ __all__ = [
     "q_step",
     "snr",
     "signal_coefficient",
+    "x0_from_noise",
 ]
 
 SCHEDULES = ("linear", "scaled_linear", "squaredcos_cap_v2")
@@ -145,3 +146,14 @@ def signal_coefficient(abar: torch.Tensor) -> torch.Tensor:
     For unit-variance data this is also the correlation between x_0 and x_t.
     """
     return abar.sqrt()
+
+
+def x0_from_noise(scheduler, latents: torch.Tensor, noise_pred: torch.Tensor, t) -> torch.Tensor:
+    """x0 = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t): the clean sample a noise prediction implies.
+
+    `q_sample` solved for x0 (Ho et al. eq. 15; lucidrains' `predict_start_from_noise`). It holds for
+    variance-preserving latents, as DDIM, DDPM and PNDM keep them; `scheduler` is any diffusers scheduler
+    with `alphas_cumprod`.
+    """
+    a = scheduler.alphas_cumprod[int(t)]
+    return (latents - (1 - a).sqrt() * noise_pred) / a.sqrt()

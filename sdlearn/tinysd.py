@@ -5,7 +5,7 @@ Stable Diffusion v1 is five parts: the CLIP tokenizer, a CLIP text encoder, a VA
 (`UNet2DConditionModel`) that predicts noise in latent space with cross-attention on the
 text, and a scheduler. TinySD keeps every class and every interface and shrinks the sizes,
 so diffusers' own `StableDiffusionPipeline` loads it and every line of course code runs on
-real weights unchanged. This module defines the parts; `sdlearn.train` trains them.
+real weights unchanged. This module defines the parts (and the depth estimator of TinySD-depth); `sdlearn.train` trains them.
 """
 from __future__ import annotations
 
@@ -25,6 +25,9 @@ __all__ = [
     "make_vae",
     "make_unet",
     "make_scheduler",
+    "make_depth_estimator",
+    "make_depth_processor",
+    "expand_conv_in",
     "write_model_index",
 ]
 
@@ -146,6 +149,48 @@ def make_scheduler():
 
     return PNDMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", num_train_timesteps=1000,
                          skip_prk_steps=True, set_alpha_to_one=False, steps_offset=1)
+
+
+def make_depth_estimator():
+    """A small `DPTForDepthEstimation` (ViT backbone on 8x8 patches of 64x64 images, 0.5 M parameters).
+
+    Like MiDaS it predicts *relative inverse depth*: larger values are nearer.
+    """
+    from transformers import DPTConfig, DPTForDepthEstimation
+
+    cfg = DPTConfig(image_size=IMAGE_SIZE, patch_size=8, hidden_size=64, num_hidden_layers=4, num_attention_heads=4,
+                    intermediate_size=256, backbone_out_indices=[0, 1, 2, 3], neck_hidden_sizes=[16, 32, 48, 64],
+                    reassemble_factors=[4, 2, 1, 0.5], fusion_hidden_size=32, use_batch_norm_in_fusion_residual=False)
+    return DPTForDepthEstimation(cfg)
+
+
+def make_depth_processor():
+    """The `DPTImageProcessor` matching the estimator: resize to 64x64, scale to [-1, 1]."""
+    from transformers import DPTImageProcessor
+
+    return DPTImageProcessor(size={"height": IMAGE_SIZE, "width": IMAGE_SIZE}, keep_aspect_ratio=False,
+                             ensure_multiple_of=8, do_normalize=True, image_mean=[0.5] * 3, image_std=[0.5] * 3)
+
+
+def expand_conv_in(unet, in_channels: int):
+    """A copy of `unet` whose first convolution takes `in_channels`; the extra channels start at zero.
+
+    How SD 2's depth and inpainting U-Nets were started from the text-to-image one: with zero weights on
+    the new inputs the copy begins by doing exactly what its parent did.
+    """
+    import torch
+    from diffusers import UNet2DConditionModel
+
+    config = dict(unet.config)
+    config["in_channels"] = in_channels
+    new = UNet2DConditionModel.from_config(config)
+    state = unet.state_dict()
+    w = state["conv_in.weight"]  # (C_out, 4, 3, 3)
+    wide = torch.zeros(w.shape[0], in_channels, *w.shape[2:])
+    wide[:, : w.shape[1]] = w
+    state["conv_in.weight"] = wide
+    new.load_state_dict(state)
+    return new
 
 
 def write_model_index(folder: str | pathlib.Path, pipeline: str = "StableDiffusionPipeline", **parts) -> None:

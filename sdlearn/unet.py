@@ -10,11 +10,31 @@ and added inside every ResNet block.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
 
-__all__ = ["predict_noise", "BlockInfo", "anatomy", "format_anatomy", "real_unet_config", "real_unet", "count_params"]
+__all__ = ["timestep_embedding", "predict_noise", "BlockInfo", "anatomy", "format_anatomy", "real_unet_config", "real_unet", "count_params"]
+
+
+def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
+    """The transformer-style sinusoidal embedding of timesteps (Vaswani et al. 2017; Ho et al. 2020).
+
+    emb(t) = [sin(t * f_0), ..., sin(t * f_{d/2-1}), cos(t * f_0), ...], f_k = 10000^(-k / (d/2)):
+    each timestep becomes a distinct pattern of slow and fast waves. diffusers' `Timesteps` module does
+    the same before the U-Net's time MLP (its ordering and shift options aside).
+
+    Args:
+        t: timesteps, shape (B,) (or (1,)).
+        dim: the embedding width (even).
+    Returns:
+        A float tensor (B, dim).
+    """
+    half = dim // 2
+    freqs = torch.exp(-math.log(10000.0) * torch.arange(half, device=t.device) / half)
+    angles = t.float().reshape(-1, 1) * freqs[None]  # (B, half)
+    return torch.cat([angles.sin(), angles.cos()], dim=1)
 
 
 @torch.no_grad()
@@ -26,6 +46,7 @@ def predict_noise(unet, latents: torch.Tensor, t, prompt_embeds: torch.Tensor) -
 
 
 def count_params(module) -> int:
+    """The number of parameters (trainable or not) in a module."""
     return sum(p.numel() for p in module.parameters())
 
 

@@ -6,6 +6,7 @@ from PIL import Image
 
 import sdlearn
 from sdlearn import pipelines
+from sdlearn.latents import decode_latents
 from sdlearn.loading import ModelNotAvailableError
 from tiny_models import write_tiny_sd
 
@@ -85,7 +86,7 @@ def test_rgba_and_greyscale_images_are_converted(tiny):
 
 def test_nan_latents_name_the_usual_cause(tiny):
     with pytest.raises(FloatingPointError, match="float16"):
-        pipelines.decode_latents(tiny.vae, torch.full((1, 4, 4, 4), float("nan")))
+        decode_latents(tiny.vae, torch.full((1, 4, 4, 4), float("nan")))
 
 
 def test_fp16_on_cpu_is_refused_with_the_reason():

@@ -8,6 +8,7 @@ from PIL import Image
 
 import sdlearn
 from sdlearn import pipelines
+from sdlearn.images import prepare_mask
 from sdlearn.schedulers import swap_scheduler
 from sdlearn.data import make_scene
 from tiny_models import write_tiny_sd
@@ -130,9 +131,51 @@ def test_guidance_outside_changes_the_guidance_only_outside_the_mask(tiny_inpain
                                          generator=torch.Generator().manual_seed(0), progress=False, **kw)
     default, same, one = run(), run(guidance_outside=7.5), run(guidance_outside=1.0)
     assert torch.equal(default.latents, same.latents)
-    small = torch.nn.functional.interpolate(pipelines.prepare_mask(mask, 32, 32), size=(4, 4))[0, 0] > 0.5
+    small = torch.nn.functional.interpolate(prepare_mask(mask, 32, 32), size=(4, 4))[0, 0] > 0.5
     assert small.any() and (~small).any()
     first = (default.steps[0].noise_pred - one.steps[0].noise_pred).abs().amax(1)[0]  # same input at step 0
     assert first[small].max() == 0 and first[~small].min() > 0
     with pytest.raises(ValueError, match="guidance_outside"):
         run(guidance_outside=-1.0)
+
+
+def test_prompt_embeds_work_as_in_diffusers(tiny):
+    """prompt may be None when prompt_embeds are given; with guidance on and no negative embeddings the empty
+    prompt is encoded; the result equals passing the prompt, and diffusers' pipeline given the same embeddings."""
+    from sdlearn.text import encode_prompt
+
+    swap_scheduler(tiny, "ddim")
+    kw = dict(height=32, width=32, num_inference_steps=3, guidance_scale=5.0, progress=False)
+    embeds, _ = encode_prompt(["a red circle", "a blue box"], tiny.tokenizer, tiny.text_encoder,
+                              do_classifier_free_guidance=False)
+    by_prompt = pipelines.text_to_image(tiny, ["a red circle", "a blue box"],
+                                        generator=torch.Generator().manual_seed(0), **kw)
+    by_embeds = pipelines.text_to_image(tiny, prompt_embeds=embeds, generator=torch.Generator().manual_seed(0), **kw)
+    assert np.abs(by_prompt.images - by_embeds.images).max() <= TOL
+    theirs = _pipe(StableDiffusionPipeline, tiny)(prompt_embeds=embeds, height=32, width=32, num_inference_steps=3,
+                                                  guidance_scale=5.0, output_type="np",
+                                                  generator=torch.Generator().manual_seed(0)).images
+    assert np.abs(by_embeds.images - theirs).max() <= TOL
+    # a negative prompt given as embeddings equals giving it as text
+    negative, _ = encode_prompt(["a green square"] * 2, tiny.tokenizer, tiny.text_encoder,
+                                do_classifier_free_guidance=False)
+    a = pipelines.text_to_image(tiny, prompt_embeds=embeds, negative_prompt_embeds=negative,
+                                generator=torch.Generator().manual_seed(0), **kw)
+    b = pipelines.text_to_image(tiny, ["a red circle", "a blue box"], negative_prompt="a green square",
+                                generator=torch.Generator().manual_seed(0), **kw)
+    assert np.abs(a.images - b.images).max() <= TOL
+    assert np.abs(a.images - by_prompt.images).max() > 1e-3  # the negative prompt does change the images
+
+
+def test_prompt_and_prompt_embeds_exactly_one(tiny):
+    from sdlearn.text import encode_prompt
+
+    embeds, _ = encode_prompt("a red circle", tiny.tokenizer, tiny.text_encoder, do_classifier_free_guidance=False)
+    with pytest.raises(ValueError, match="either prompt or prompt_embeds"):
+        pipelines.text_to_image(tiny, height=32, width=32, num_inference_steps=2, progress=False)
+    with pytest.raises(ValueError, match="either prompt or prompt_embeds"):
+        pipelines.text_to_image(tiny, "a red circle", prompt_embeds=embeds, height=32, width=32, num_inference_steps=2,
+                                progress=False)
+    with pytest.raises(ValueError, match="same shape"):
+        pipelines.text_to_image(tiny, prompt_embeds=embeds, negative_prompt_embeds=embeds[:, :5], height=32, width=32,
+                                num_inference_steps=2, progress=False)
