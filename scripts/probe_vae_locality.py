@@ -35,8 +35,8 @@ from sdlearn import tinysd  # noqa: E402
 from sdlearn.data import World, repaint_object  # noqa: E402
 from sdlearn.eval import inpaint_case, latent_cells  # noqa: E402
 from sdlearn.latents import decode, encode, psnr  # noqa: E402
-from sdlearn.train import make_dataset, to_pixels, vae_loss  # noqa: E402
-from sdlearn.train_variants import random_masks  # noqa: E402
+from sdlearn.images import to_pixels  # noqa: E402
+from sdlearn.train import make_dataset, random_masks, vae_loss  # noqa: E402
 
 
 def train(steps: int, local: float, attention: bool):

@@ -3,7 +3,7 @@
 The procedural world's palette, shapes and layout are known, so a generated image can be
 scored without a learned model: find the background, cut out the largest patch of one
 palette colour, and compare its outline with ideal circles, squares and triangles fitted
-to its bounding box. Used by `sdlearn.eval`, the guidance sweep and the tests.
+to its bounding box. Used by `sdlearn.eval` (its tables and the guidance sweep) and the tests.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
-from .data.world import _ANCHORS, BACKGROUNDS, COLOURS, SHAPES, signed_distance
+from .data.world import ANCHORS, BACKGROUNDS, COLOURS, POSITION_PHRASES, SHAPES, SYNONYMS, signed_distance
 
 __all__ = ["Verdict", "judge", "parse_prompt"]
 
@@ -93,14 +93,12 @@ def judge(image, min_pixels: int = 12) -> Verdict:
     shape = max(scores, key=scores.get)
     ys, xs = np.nonzero(mask)
     cx, cy = xs.mean() / W, ys.mean() / H
-    position = min(_ANCHORS, key=lambda p: (_ANCHORS[p][0] - cx) ** 2 + (_ANCHORS[p][1] - cy) ** 2)
+    position = min(ANCHORS, key=lambda p: (ANCHORS[p][0] - cx) ** 2 + (ANCHORS[p][1] - cy) ** 2)
     return Verdict(_PALETTE_NAMES[k], shape, position, background, pixels, scores[shape], scores)
 
 
 def parse_prompt(prompt: str) -> dict[str, str | None]:
     """The colour, shape and position a single-object prompt asks for (synonyms understood)."""
-    from .data.world import _POSITION_PHRASES, SYNONYMS
-
     text = f" {prompt.lower()} "
     found: dict[str, str | None] = {"colour": None, "shape": None, "position": None}
     for colour in COLOURS:
@@ -109,7 +107,7 @@ def parse_prompt(prompt: str) -> dict[str, str | None]:
     for shape in SHAPES:
         if any(f" {w} " in text or f" {w}s " in text for w in SYNONYMS.get(shape, (shape,))):
             found["shape"] = shape
-    for pos, phrases in _POSITION_PHRASES.items():
+    for pos, phrases in POSITION_PHRASES.items():
         if any(p in text for p in phrases):
             found["position"] = pos
     return found

@@ -70,3 +70,49 @@ def test_latent_cells_marks_every_cell_a_mask_touches():
     assert cells.shape == (8, 8) and cells.sum() == 2 and cells[0, 2] and cells[1, 2]
     with pytest.raises(ValueError, match="multiples"):
         latent_cells(np.zeros((60, 64), bool))
+
+
+def _world_images_and_captions(n: int = 40):
+    from sdlearn.data import World
+
+    world = World(seed=31, split="all", p_two=0.0)
+    scenes = [world[i] for i in range(n)]
+    return [s.image for s in scenes], [s.caption for s in scenes]
+
+
+def test_judge_prompts_scores_world_scenes_against_their_own_captions():
+    from sdlearn.eval import judge_prompts
+
+    images, captions = _world_images_and_captions()
+    right = judge_prompts(images, captions)
+    wrong = judge_prompts(images, captions[1:] + captions[:1])  # every image paired with its neighbour's caption
+    assert right["colour"] >= 0.95 and right["shape"] >= 0.9
+    assert wrong["colour"] < right["colour"] - 0.5 and wrong["shape"] < right["shape"]
+
+
+def test_guidance_sweep_scores_what_the_judge_reads_per_scale(monkeypatch):
+    """A stand-in text_to_image draws the asked yellow triangle on the left, except: blue at scale 1,
+    and a square for odd seeds at scale 3. The sweep's scores must count exactly that."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    import sdlearn.eval.judged
+    from sdlearn.data import make_scene
+    from sdlearn.eval import guidance_sweep
+
+    def fake_text_to_image(parts, prompts, num_inference_steps, guidance_scale, generator, progress):
+        assert parts == "parts" and prompts == ["a yellow triangle on the left"] * 2 and num_inference_steps == 5
+        seeds = [g.initial_seed() for g in generator]
+        scenes = [make_scene("blue" if guidance_scale == 1.0 else "yellow",
+                             "square" if guidance_scale == 3.0 and s % 2 else "triangle", position="left", seed=s)
+                  for s in seeds]
+        return SimpleNamespace(images=np.stack([sc.image for sc in scenes]) / 255.0)
+
+    monkeypatch.setattr(sdlearn.eval.judged, "text_to_image", fake_text_to_image)
+    images, scores = guidance_sweep("parts", "a yellow triangle on the left", scales=(1.0, 3.0, 7.5), seeds=(0, 1),
+                                    num_inference_steps=5, progress=False)
+    assert images.shape == (3, 2, 64, 64, 3) and images.dtype == np.uint8
+    assert scores == {1.0: {"colour": 0.0, "shape": 1.0, "position": 1.0},
+                      3.0: {"colour": 1.0, "shape": 0.5, "position": 1.0},
+                      7.5: {"colour": 1.0, "shape": 1.0, "position": 1.0}}

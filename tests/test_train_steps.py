@@ -3,11 +3,13 @@ import pytest
 import torch
 
 from sdlearn import tinysd, train
+from sdlearn.images import to_pixels
+from sdlearn.train.exporting import fresh_folder
 
 
 def _images_and_ids(n=8):
     images, captions = train.make_dataset(n, seed=0)
-    return train.to_pixels(images), train.tokenize(tinysd.build_tokenizer(), captions)
+    return to_pixels(images), train.tokenize(tinysd.build_tokenizer(), captions)
 
 
 def _fit(model, loss_fn, steps=8, lr=2e-3):
@@ -70,7 +72,7 @@ def test_edge_weights_mark_only_the_outline():
     from sdlearn.data import make_scene
 
     scene = make_scene("red", "square", size="large", background="white")
-    pixels = train.to_pixels(scene.image[None])
+    pixels = to_pixels(scene.image[None])
     w = train.edge_weights(pixels, 20.0)[0, 0].numpy()
     assert w.min() == 1.0 and w.max() == 21.0
     edge = w > 1
@@ -198,7 +200,7 @@ def test_overwriting_export_keeps_the_model_card(tmp_path):
     target.mkdir()
     (target / "README.md").write_text("# my card")
     (target / "old.bin").write_text("stale")
-    train._fresh_folder(target, overwrite=True)
+    fresh_folder(target, overwrite=True)
     assert sorted(p.name for p in target.iterdir()) == ["README.md"]
     assert (target / "README.md").read_text() == "# my card"
 
@@ -237,7 +239,7 @@ def test_bad_weights_get_a_clear_error():
 def test_hole_captions_name_only_the_masked_object():
     from sdlearn.data import World
     from sdlearn.judge import parse_prompt
-    from sdlearn.train_variants import hole_captions, random_masks
+    from sdlearn.train import hole_captions, random_masks
 
     scenes = World(seed=5, split="train", p_two=1.0).batch(0, 40)
     masks, which = random_masks(scenes, torch.Generator().manual_seed(0))

@@ -33,7 +33,7 @@ def write_tiny_sd(folder: pathlib.Path, unet_in_channels: int = 4, with_depth: b
     pipeline = {4: "StableDiffusionPipeline", 9: "StableDiffusionInpaintPipeline", 5: "StableDiffusionDepth2ImgPipeline"}
     parts = {}
     if with_depth:
-        from sdlearn.train_variants import make_depth_estimator, make_depth_processor
+        from sdlearn.tinysd import make_depth_estimator, make_depth_processor
 
         make_depth_estimator().save_pretrained(folder / "depth_estimator")
         make_depth_processor().save_pretrained(folder / "feature_extractor")

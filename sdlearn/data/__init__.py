@@ -2,10 +2,13 @@
 from .photos import PHOTOS, load_motorcycle, load_photo
 from .sketch import render_sketch
 from .world import (
+    ANCHORS,
     BACKGROUNDS,
     COLOURS,
     HELD_OUT,
+    POSITION_PHRASES,
     POSITIONS,
+    RELATION_PHRASES,
     RELATIONS,
     SHAPES,
     SIZES,
@@ -18,6 +21,7 @@ from .world import (
 )
 
 __all__ = [
-    "BACKGROUNDS", "COLOURS", "HELD_OUT", "POSITIONS", "RELATIONS", "SHAPES", "SIZES", "SYNONYMS",
+    "ANCHORS", "BACKGROUNDS", "COLOURS", "HELD_OUT", "POSITION_PHRASES", "POSITIONS", "RELATION_PHRASES", "RELATIONS",
+    "SHAPES", "SIZES", "SYNONYMS",
     "Scene", "SceneObject", "World", "make_scene", "repaint_object", "render_sketch", "PHOTOS", "load_photo", "load_motorcycle",
 ]

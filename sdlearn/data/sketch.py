@@ -10,7 +10,7 @@ import random
 
 import numpy as np
 
-from .world import BACKGROUNDS, COLOURS, Scene, _Grid, signed_distance
+from .world import BACKGROUNDS, COLOURS, Grid, Scene, signed_distance
 
 __all__ = ["render_sketch"]
 
@@ -26,7 +26,7 @@ def render_sketch(scene: Scene, seed: int = 0, wobble: float = 0.12) -> np.ndarr
         wobble: outline wobble amplitude as a fraction of each object's radius.
     """
     size = scene.image.shape[0]
-    g = _Grid.of(size)
+    g = Grid.of(size)
     rng = random.Random(seed)
     img = np.empty((size, size, 3), np.float32)
     img[:] = _PAPER

@@ -29,6 +29,10 @@ __all__ = [
     "RELATIONS",
     "HELD_OUT",
     "SYNONYMS",
+    "POSITION_PHRASES",
+    "RELATION_PHRASES",
+    "ANCHORS",
+    "Grid",
     "SceneObject",
     "Scene",
     "World",
@@ -77,18 +81,18 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "gray": ("gray", "grey"),
 }
 
-_POSITION_PHRASES = {
+POSITION_PHRASES = {
     "left": ("on the left", "at the left"),
     "right": ("on the right", "at the right"),
     "top": ("at the top", "near the top"),
     "bottom": ("at the bottom", "near the bottom"),
     "center": ("in the center", "in the middle"),
 }
-_RELATION_PHRASES = {"left of": ("to the left of", "left of"), "above": ("above",)}
+RELATION_PHRASES = {"left of": ("to the left of", "left of"), "above": ("above",)}
 _TEMPLATES = ("{}", "a picture of {}", "an image of {}", "there is {}", "a drawing of {}")
 
 # Object centres as fractions of the image side, before jitter.
-_ANCHORS = {"left": (0.27, 0.5), "right": (0.73, 0.5), "top": (0.5, 0.27), "bottom": (0.5, 0.73), "center": (0.5, 0.5)}
+ANCHORS = {"left": (0.27, 0.5), "right": (0.73, 0.5), "top": (0.5, 0.27), "bottom": (0.5, 0.73), "center": (0.5, 0.5)}
 _RADIUS = {"small": 0.12, "large": 0.22}  # half the side of the bounding box, as a fraction of the image
 
 
@@ -129,17 +133,17 @@ class Scene:
     extra: dict = field(default_factory=dict)
 
 
-class _Grid:
+class Grid:
     """Pixel-centre coordinates for one image size, computed once and reused."""
 
-    _cache: dict[int, "_Grid"] = {}
+    _cache: dict[int, "Grid"] = {}
 
     def __init__(self, size: int):
         ys, xs = np.mgrid[0:size, 0:size].astype(np.float32) + 0.5
         self.xs, self.ys, self.size = xs, ys, size
 
     @classmethod
-    def of(cls, size: int) -> "_Grid":
+    def of(cls, size: int) -> "Grid":
         if size not in cls._cache:
             cls._cache[size] = cls(size)
         return cls._cache[size]
@@ -190,7 +194,7 @@ def describe(obj: SceneObject, rng: random.Random, with_size: bool, with_positio
     words.append(rng.choice(SYNONYMS[obj.shape]))
     phrase = _article(words[0]) + " " + " ".join(words)
     if with_position:
-        phrase += " " + rng.choice(_POSITION_PHRASES[obj.position])
+        phrase += " " + rng.choice(POSITION_PHRASES[obj.position])
     return phrase
 
 
@@ -201,7 +205,7 @@ def _caption(scene_objects, relation, background, rng: random.Random) -> str:
     else:
         a = describe(scene_objects[0], rng, with_size, with_position=False)
         b = describe(scene_objects[1], rng, with_size, with_position=False)
-        body = f"{a} {rng.choice(_RELATION_PHRASES[relation])} {b}"
+        body = f"{a} {rng.choice(RELATION_PHRASES[relation])} {b}"
     text = rng.choice(_TEMPLATES).format(body)
     if rng.random() < 0.3:
         text += f" on a {rng.choice(SYNONYMS.get(background, (background,)))} background"
@@ -223,7 +227,7 @@ def _pick_object(rng: random.Random, split: str, size_px: int, position: str | N
             break
     sz = size or rng.choice(SIZES)
     pos = position or rng.choice(POSITIONS)
-    ax, ay = _ANCHORS[pos]
+    ax, ay = ANCHORS[pos]
     cx = (ax + rng.uniform(-jitter, jitter)) * size_px
     cy = (ay + rng.uniform(-jitter, jitter)) * size_px
     d = depth if depth is not None else rng.uniform(0.2, 0.8)
@@ -233,7 +237,7 @@ def _pick_object(rng: random.Random, split: str, size_px: int, position: str | N
 
 def render(objects: list[SceneObject], background: str, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Paint objects far to near over the background. Returns image, visible masks, depth."""
-    g = _Grid.of(size)
+    g = Grid.of(size)
     img = np.empty((size, size, 3), np.float32)
     img[:] = np.asarray(BACKGROUNDS[background], np.float32)
     depth = np.ones((size, size), np.float32)

@@ -1,0 +1,34 @@
+"""Measuring TinySD and its variants; `python -m sdlearn.eval [--variants]` prints the model cards' tables.
+
+One job per file:
+
+- `prompts`  the prompts asked for: single-object world captions, the depth and inpainting requests.
+- `judged`   generated images read by the judge (`sdlearn.judge`): how often the colour, shape and
+             position asked for are drawn (`generate`, `judge_prompts`), per guidance scale (`guidance_sweep`).
+- `vae`      the VAE alone: PSNR of round trips, and how often a round trip keeps a shape readable.
+- `clip`     CLIP alone: caption -> image retrieval, synonyms against other words of the same kind.
+- `depth`    TinySD-depth: the depth estimator against true depth and a photo's disparity, and
+             depth-to-image (layout kept, colour changed).
+- `inpaint`  inpainting: pixels outside the hole kept (and the latent cells the hole touches), the
+             hole repainted as asked.
+- `report`   the command line: runs the above and prints the tables.
+
+A benchmark, not a test: the full run takes minutes on a CPU.
+"""
+from .clip import caption_fits, clip_retrieval, synonym_similarities
+from .depth import depth_estimator_metrics, depth_to_image_metrics
+from .inpaint import inpaint_case, inpaint_metrics, latent_cells
+from .judged import generate, guidance_sweep, image_size, judge_prompts
+from .prompts import blue_squares_prompt, inpaint_prompt, single_object_prompts
+from .report import main, variants_main
+from .vae import vae_psnr, vae_shape_kept
+
+__all__ = [
+    "single_object_prompts", "blue_squares_prompt", "inpaint_prompt",
+    "image_size", "generate", "judge_prompts", "guidance_sweep",
+    "vae_psnr", "vae_shape_kept",
+    "caption_fits", "clip_retrieval", "synonym_similarities",
+    "depth_estimator_metrics", "depth_to_image_metrics",
+    "latent_cells", "inpaint_case", "inpaint_metrics",
+    "main", "variants_main",
+]

@@ -1,0 +1,184 @@
+"""Every hyperparameter of every training stage, in one place.
+
+One frozen dataclass per stage; the command line (`python -m sdlearn.train --help`) takes its defaults from
+these and changes a few fields with `dataclasses.replace`. Every `*_seed` is an offset added to the run's
+`--seed`, so that each stage draws its own scenes and its own random numbers and one `--seed` changes them all.
+`process_index` (0 on one machine) is added to each stage's `generator_seed`, so that processes under
+`accelerate launch` draw different batches.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["EMPTY_CAPTION_RATE", "ALL_STAGES", "Run", "Stage", "ClipStage", "VaeStage", "UNetStage", "DepthStage",
+           "DepthUNetStage", "InpaintUNetStage"]
+
+ALL_STAGES = ("clip", "vae", "unet", "depth", "unet_depth", "unet_inpaint")
+
+# Share of U-Net training samples whose caption is replaced by the empty prompt, so that the U-Net also learns
+# the unconditional prediction classifier-free guidance needs (Ho & Salimans 2022 used 10-20%).
+EMPTY_CAPTION_RATE = 0.1
+
+
+@dataclass(frozen=True)
+class Run:
+    """What all stages of one run share: where it writes, its base seed, how often it checkpoints."""
+
+    out: str = "runs/tinysd"
+    seed: int = 0
+    ckpt_every: int = 250
+
+
+@dataclass(frozen=True)
+class Stage:
+    """The fields every stage has (each stage below gives them its own values).
+
+    name: the stage's folder in the run (`<out>/<name>/checkpoint`, `<out>/<name>/final`).
+    steps, batch, lr, warmup: optimiser steps, samples per step, AdamW's peak learning rate and the number of
+        steps it ramps up over linearly (then it decays to 0 along a cosine).
+    weight_decay, grad_clip: AdamW's weight decay; the largest gradient norm (larger ones are scaled down).
+    n_scenes: procedural scenes the stage trains on.
+    data_seed: seed offset of those scenes; init_seed: of the initial weights (`torch.manual_seed`);
+        generator_seed: of the generator that draws batches and noise.
+    loss_window: the final loss logged to times.json is the mean of this many last steps.
+    """
+
+    name: str
+    steps: int
+    batch: int
+    lr: float
+    warmup: int
+    weight_decay: float
+    grad_clip: float
+    n_scenes: int
+    data_seed: int
+    init_seed: int
+    generator_seed: int
+    loss_window: int
+
+
+@dataclass(frozen=True)
+class ClipStage(Stage):
+    """CLIP: contrastive loss with in-batch negatives and one hard negative per image."""
+
+    name: str = "clip"
+    steps: int = 1200
+    batch: int = 128
+    lr: float = 1e-3
+    warmup: int = 100
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    n_scenes: int = 40000
+    data_seed: int = 0
+    init_seed: int = 0
+    generator_seed: int = 0
+    loss_window: int = 50
+    negatives_seed: int = 0  # numpy generator that picks the word each hard negative swaps
+
+
+@dataclass(frozen=True)
+class VaeStage(Stage):
+    """The VAE: edge-weighted reconstruction + tiny KL, optionally a locality term; then its scaling factor."""
+
+    name: str = "vae"
+    steps: int = 2000
+    batch: int = 16
+    lr: float = 1e-3
+    warmup: int = 100
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    n_scenes: int = 40000
+    data_seed: int = 1
+    init_seed: int = 0
+    generator_seed: int = 10
+    loss_window: int = 50
+    kl_weight: float = 1e-6
+    edge_weight: float = 20.0  # extra weight of the squared error at edges (0: plain MSE)
+    local_weight: float = 0.0  # weight of the locality term (0: off, as for the shipped TinySD)
+    masks_seed: int = 12  # generator of the holes the locality term cuts (only drawn when local_weight > 0)
+    bf16: bool = True  # bfloat16 autocast
+    scale_images: int = 2048  # the scaling factor is measured on the latents of this many first images
+    scale_batch: int = 256  # ... encoded this many at a time
+
+
+@dataclass(frozen=True)
+class UNetStage(Stage):
+    """The text-to-image U-Net on the frozen VAE's latents and the frozen text encoder's states."""
+
+    name: str = "unet"
+    steps: int = 4000
+    batch: int = 64
+    lr: float = 1e-3
+    warmup: int = 200
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    n_scenes: int = 40000
+    data_seed: int = 2
+    init_seed: int = 0
+    generator_seed: int = 20
+    loss_window: int = 100
+    ema_decay: float = 0.999
+    partial_captions: float = 0.2  # share of samples whose caption leaves out one colour or shape word
+    partial_seed: int = 21  # numpy generator that picks the word each partial caption leaves out
+    partial_colour_rate: float = 2 / 3  # a partial caption leaves out a colour this often, a shape otherwise
+
+
+@dataclass(frozen=True)
+class DepthStage(Stage):
+    """The depth estimator (a small DPT), trained on the world's exact depths."""
+
+    name: str = "depth"
+    steps: int = 1000
+    batch: int = 16
+    lr: float = 2e-3
+    warmup: int = 100
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    n_scenes: int = 10000
+    data_seed: int = 30
+    init_seed: int = 0
+    generator_seed: int = 31
+    loss_window: int = 50
+
+
+@dataclass(frozen=True)
+class DepthUNetStage(Stage):
+    """The depth-to-image U-Net: 4 latent channels + 1 estimated-depth channel, started from the U-Net."""
+
+    name: str = "unet_depth"
+    steps: int = 1800
+    batch: int = 64
+    lr: float = 5e-4
+    warmup: int = 100
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    n_scenes: int = 10000
+    data_seed: int = 40
+    init_seed: int = 0
+    generator_seed: int = 41
+    loss_window: int = 100
+    ema_decay: float = 0.999
+
+
+@dataclass(frozen=True)
+class InpaintUNetStage(Stage):
+    """The inpainting U-Net: 4 latent channels + mask + 4 masked-image latent channels, started from the U-Net."""
+
+    name: str = "unet_inpaint"
+    steps: int = 1800
+    batch: int = 64
+    lr: float = 5e-4
+    warmup: int = 100
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    n_scenes: int = 10000
+    data_seed: int = 50
+    init_seed: int = 0
+    generator_seed: int = 52
+    loss_window: int = 100
+    ema_decay: float = 0.999
+    masks_seed: int = 51  # generator of the one fixed mask per scene
+    keep_weight: float = 5.0  # weight of the noise error outside the hole relative to inside
+    keep_x0_weight: float = 0.1  # weight of the clean-latent (x0) error outside the hole
+    hole_captions: float = 0.5  # share of object-shaped holes captioned with the hole's object alone
+    hole_captions_seed: int = 53  # Python generator that words those captions

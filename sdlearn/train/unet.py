@@ -1,0 +1,122 @@
+"""Stage 3: the text-to-image U-Net; and the loop all three U-Nets (text-to-image, depth, inpainting) train with."""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from diffusers import AutoencoderKL
+from transformers import CLIPTextModel
+
+from .. import tinysd
+from .captions import drop_attribute
+from .config import EMPTY_CAPTION_RATE, Run, UNetStage
+from .data import encode_captions, encode_latents, make_dataset, tokenize
+from .loop import EMA, final_folder, final_loss, log_time, run_stage
+from .losses import unet_loss
+
+__all__ = ["train_unet", "train_text_conditioned_unet", "frozen_encoders", "partial_or_empty", "alternative_or_empty"]
+
+# picks each sample's text states: (indices of the batch's scenes, generator) -> states (B, 77, D)
+PickStates = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
+
+
+def frozen_encoders(out) -> tuple[AutoencoderKL, CLIPTextModel]:
+    """The run's trained VAE and CLIP text encoder, in eval mode: they stay frozen while a U-Net trains."""
+    vae = AutoencoderKL.from_pretrained(final_folder(out, "vae")).eval()
+    text_encoder = CLIPTextModel.from_pretrained(final_folder(out, "clip")).eval()
+    return vae, text_encoder
+
+
+def partial_or_empty(text_states, partial_states, empty, partial_rate: float) -> PickStates:
+    """Each sample gets the empty prompt with probability EMPTY_CAPTION_RATE (for classifier-free guidance), its
+    partial caption (one attribute left out) with probability `partial_rate`, else its caption. One uniform draw
+    per sample decides both."""
+
+    def pick(idx, g):
+        u = torch.rand(len(idx), generator=g)
+        states = torch.where((u < EMPTY_CAPTION_RATE + partial_rate).view(-1, 1, 1), partial_states[idx], text_states[idx])
+        states[u < EMPTY_CAPTION_RATE] = empty
+        return states
+
+    return pick
+
+
+def alternative_or_empty(text_states, empty, alt_states=None, has_alt=None, alt_rate: float = 0.0) -> PickStates:
+    """Each sample gets its caption; if it has an alternative one (`has_alt`), that instead with probability
+    `alt_rate` (one draw per sample, only when `alt_states` is given); then, whatever it got, the empty prompt
+    with probability EMPTY_CAPTION_RATE (a second draw)."""
+
+    def pick(idx, g):
+        states = text_states[idx].clone()
+        if alt_states is not None:
+            use = has_alt[idx] & (torch.rand(len(idx), generator=g) < alt_rate)
+            states[use] = alt_states[idx][use]
+        states[torch.rand(len(idx), generator=g) < EMPTY_CAPTION_RATE] = empty
+        return states
+
+    return pick
+
+
+def train_text_conditioned_unet(stage, run: Run, accelerator, unet, latents, scale: float, pick_states: PickStates,
+                                extra_fn=None, weight_fn=None, x0_fn=None, x0_weight: float = 0.0) -> None:
+    """Train `unet` (its initial weights) with `unet_loss` and keep an EMA of its weights, saved as the stage's model.
+
+    Each step draws, from one generator and in this order: the batch's scene indices `idx`; the latent
+    noise (latents are sampled afresh from each scene's distribution); whatever `pick_states(idx, g)`
+    draws to choose the text states; whatever `extra_fn(idx, g)` draws; then `unet_loss`'s noise and timesteps.
+
+    Args:
+        stage: the stage's config (`UNetStage`, `DepthUNetStage` or `InpaintUNetStage`).
+        run: the run's config.
+        accelerator: this stage's `accelerate.Accelerator`.
+        unet: the initial U-Net, its input channels = latent channels + extra channels.
+        latents: (mean, std) of every scene's latent distribution (N, 4, h, w), see `encode_latents`.
+        scale: the VAE's scaling factor.
+        pick_states: see `partial_or_empty` and `alternative_or_empty`.
+        extra_fn: `extra_fn(idx, g)` -> the extra input channels of the batch (B, C, h, w), or None.
+        weight_fn: `weight_fn(idx)` -> per-position loss weights (B, 1, h, w), or None (see `unet_loss`).
+        x0_fn: `x0_fn(idx)` -> positions (B, 1, h, w) whose clean-latent error counts `x0_weight`, or None.
+    """
+    mean, std = latents
+    abar = tinysd.make_scheduler().alphas_cumprod
+    ema = EMA(unet, stage.ema_decay)
+    g = torch.Generator().manual_seed(run.seed + stage.generator_seed + accelerator.process_index)
+
+    def step_fn(m, step):
+        idx = torch.randint(0, len(mean), (stage.batch,), generator=g)
+        latents = (mean[idx] + std[idx] * torch.randn(mean[idx].shape, generator=g)) * scale
+        states = pick_states(idx, g)
+        loss = unet_loss(m, latents, states, abar, g, extra=None if extra_fn is None else extra_fn(idx, g),
+                         weight_map=None if weight_fn is None else weight_fn(idx),
+                         x0_map=None if x0_fn is None else x0_fn(idx), x0_weight=x0_weight)
+        if step > 0:
+            ema.update(accelerator.unwrap_model(m), step)
+        return loss, loss.item()
+
+    t0 = time.time()
+    unet, losses = run_stage(stage, run, accelerator, unet, step_fn, extra_state=(ema,))
+    ema.update(unet, stage.steps)
+    ema.shadow.save_pretrained(final_folder(run.out, stage.name))
+    log_time(run.out, stage.name, time.time() - t0, final_loss=final_loss(losses, stage.loss_window))
+
+
+def train_unet(run: Run, stage: UNetStage, accelerator, tokenizer) -> None:
+    """Train TinySD's text-to-image U-Net on the frozen VAE's latents and text encoder's states; save its EMA
+    to `<out>/unet/final`."""
+    images, captions = make_dataset(stage.n_scenes, seed=run.seed + stage.data_seed)
+    vae, text_encoder = frozen_encoders(run.out)
+    # Encode every image once: the latent distribution's mean and std, sampled afresh each step.
+    latents = encode_latents(vae, images, disable=not accelerator.is_main_process)
+    text_states = encode_captions(text_encoder, tokenize(tokenizer, captions))
+    # Every image also gets a caption with one attribute left out (colour 2/3, shape 1/3 of the time);
+    # a step uses it for `stage.partial_captions` of its samples.
+    rng = np.random.default_rng(run.seed + stage.partial_seed)
+    partial = [drop_attribute(c, rng, "colour" if rng.random() < stage.partial_colour_rate else "shape") for c in captions]
+    partial_states = encode_captions(text_encoder, tokenize(tokenizer, partial), desc="encoding partial captions")
+    empty = encode_captions(text_encoder, tokenize(tokenizer, [""]), desc="encoding the empty prompt")
+    torch.manual_seed(run.seed + stage.init_seed)
+    unet = tinysd.make_unet()
+    train_text_conditioned_unet(stage, run, accelerator, unet, latents, vae.config.scaling_factor,
+                                partial_or_empty(text_states, partial_states, empty, stage.partial_captions))
