@@ -9,11 +9,16 @@ handful of steps per stage, small batches and few scenes, fixed seeds, and a che
 so that saving and resuming run too; then a second VAE run with the locality term on (the one stage
 option that reaches into the inpainting stage's masks). Each stage's `final/` files are hashed
 (sha256), the configs included (less the temporary path diffusers records in them). Takes a few minutes on 2 cores.
+
+The hashes depend on the installed torch / diffusers / transformers / accelerate / numpy (their kernels and
+the versions diffusers writes into configs), so a saved file records those versions and `--check` says so when
+they differ. To compare two commits on a new machine, `--save` at the old commit and `--check` at the new one.
 """
 from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib.metadata
 import json
 import os
 import pathlib
@@ -25,6 +30,11 @@ SHORT = ["--n-train", "96", "--n-variant", "64", "--clip-steps", "4", "--vae-ste
          "--depth-steps", "4", "--variant-unet-steps", "4", "--clip-batch", "16", "--vae-batch", "4",
          "--unet-batch", "8", "--variant-batch", "4", "--ckpt-every", "2", "--seed", "3"]
 STAGES = ("clip", "vae", "unet", "depth", "unet_depth", "unet_inpaint")
+PACKAGES = ("torch", "diffusers", "transformers", "accelerate", "numpy")
+
+
+def versions() -> dict[str, str]:
+    return {name: importlib.metadata.version(name) for name in PACKAGES}
 
 
 def file_bytes(path: pathlib.Path) -> bytes:
@@ -63,9 +73,13 @@ def main() -> int:
         for name, h in files.items():
             print(f"{stage:14s} {name:28s} {h[:16]}")
     if args.save:
-        pathlib.Path(args.save).write_text(json.dumps(hashes, indent=2) + "\n")
+        pathlib.Path(args.save).write_text(json.dumps({"_versions": versions(), **hashes}, indent=2) + "\n")
     if args.check:
         want = json.loads(pathlib.Path(args.check).read_text())
+        saved_with = want.pop("_versions", None)
+        if saved_with != versions():
+            print(f"note: {args.check} was saved with {saved_with or 'unrecorded versions'}; installed: {versions()}."
+                  " Different packages give different hashes: --save at the old commit to compare commits here.")
         bad = [f"{s}/{n}" for s in want for n in want[s] if hashes.get(s, {}).get(n) != want[s][n]]
         bad += [f"{s}/{n} (new)" for s in hashes for n in hashes[s] if n not in want.get(s, {})]
         if bad:

@@ -1,26 +1,23 @@
 """sdlearn: learn how Stable Diffusion works by running every stage of it.
 
-One module per stage:
+One module per stage, bottom-up (sdlearn/README.md has the full map and what each may import):
 
-- `sdlearn.noising`     the forward process: beta schedules and q(x_t | x_0)
-- `sdlearn.denoiser`    training a noise predictor from scratch; the reverse step
-- `sdlearn.data`        a procedural world of captioned shapes, sketches, bundled photos
-- `sdlearn.tinysd`      TinySD's parts (CLIP tokenizer, text encoder, VAE, U-Net, scheduler)
-- `sdlearn.train`       training TinySD, its depth estimator and its depth / inpainting U-Nets
-- `sdlearn.loading`     `load()`: TinySD by default, real Stable Diffusion via $SDLEARN_MODEL
-- `sdlearn.text`        tokens, embeddings, `encode_prompt`
-- `sdlearn.attention`   capturing cross-attention maps
-- `sdlearn.guidance`    classifier-free guidance
-- `sdlearn.pipelines`   text-to-image, image-to-image, inpainting, depth-to-image by hand
-- `sdlearn.judge`       reading colour, shape and position from generated pixels
-- `sdlearn.eval`        TinySD's quality tables (judged generations, guidance sweep, VAE, CLIP, depth, inpainting)
-- `sdlearn.widgets`     the step scrubber; `sdlearn.app` the classroom demo (Voila)
+- foundations: `images` (pixel conversions), `noising` (the forward process), `data` (the world of
+  captioned shapes, sketches, photos), `tinysd` (TinySD's untrained parts), `plotting`
+- stages: `latents` (the VAE), `text` (tokenizer, text encoder), `unet` (the noise predictor),
+  `attention` (cross-attention maps), `schedulers` (samplers), `depth`, `judge` (reading pictures),
+  `loading` (`load()`: TinySD, or real Stable Diffusion via $SDLEARN_MODEL), `denoiser` (lesson 02)
+- guidance: `guidance` (classifier-free), `classifier_guidance`
+- pipelines: `pipelines` (text-to-image, image-to-image, inpainting, depth-to-image by hand)
+- applications: `widgets` (the step scrubber), `classroom` (the Voila demo), `eval` (quality tables),
+  `train` (training TinySD), `python -m sdlearn` (the command line)
 """
 __version__ = "0.1.0"
+__all__ = ["load"]
 
 
 def load(model=None, **kwargs):
     """Load a Stable Diffusion's parts; see `sdlearn.loading.load`."""
-    from .loading import load as _load
+    from .loading import load as _load  # imported on use, so `import sdlearn.noising` does not load diffusers
 
     return _load(model, **kwargs)

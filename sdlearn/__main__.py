@@ -14,6 +14,13 @@ import argparse
 import pathlib
 import sys
 
+import torch
+from PIL import Image
+
+from . import pipelines
+from .loading import ModelNotAvailableError, load
+from .schedulers import swap_scheduler
+
 __all__ = ["main"]
 
 
@@ -59,13 +66,6 @@ def main(argv=None) -> int:
     if out.exists() and not args.force:
         print(f"error: {out} already exists; choose another --output or pass --force to overwrite it.", file=sys.stderr)
         return 2
-    import torch
-    from PIL import Image
-
-    from . import pipelines
-    from .loading import ModelNotAvailableError, load
-    from .schedulers import swap_scheduler
-
     try:
         parts = load(args.model)
         if args.scheduler:

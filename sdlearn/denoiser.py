@@ -14,10 +14,10 @@ from __future__ import annotations
 import math
 from typing import Callable
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from diffusers import UNet2DModel
 from tqdm.auto import tqdm
 
 from . import noising
@@ -36,8 +36,6 @@ __all__ = [
 
 def make_pixel_unet(image_size: int = 32, channels: tuple[int, ...] = (16, 32, 64)):
     """A small diffusers `UNet2DModel` that predicts the noise in RGB images (about 0.6 M parameters)."""
-    from diffusers import UNet2DModel
-
     return UNet2DModel(
         sample_size=image_size,
         in_channels=3,

@@ -85,7 +85,7 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 def show_latent_channels(latents: torch.Tensor, title: str | None = None):
     """Draw the channels of one latent side by side, each on its own colour scale."""
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # imported here so that the VAE stage loads without matplotlib
 
     z = latents[0] if latents.ndim == 4 else latents
     fig, axes = plt.subplots(1, z.shape[0], figsize=(2.2 * z.shape[0], 2.4))

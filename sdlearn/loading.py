@@ -15,7 +15,9 @@ import pathlib
 from dataclasses import dataclass
 from typing import Any
 
+import diffusers
 import torch
+from transformers import CLIPTextModel, CLIPTokenizer, DPTForDepthEstimation
 
 from .tinysd import DEFAULT_FOLDER
 
@@ -102,15 +104,12 @@ def load(model: str | os.PathLike | None = None, dtype: torch.dtype = torch.floa
             "float16 was asked for on the CPU. Many CPU kernels have no float16 version and the VAE overflows to NaN "
             "in half precision, so sdlearn runs float32 on the CPU. Use dtype=torch.float32, or device='cuda' on a GPU.")
     name = resolve_model(model)
-    import diffusers
-    from transformers import CLIPTextModel, CLIPTokenizer
-
     is_dir = pathlib.Path(name).is_dir()
     try:
         if is_dir:
             index = json.loads(pathlib.Path(name, "model_index.json").read_text())
         else:
-            from huggingface_hub import hf_hub_download
+            from huggingface_hub import hf_hub_download  # only for hub ids, which need the internet
 
             index = json.loads(pathlib.Path(hf_hub_download(name, "model_index.json")).read_text())
         tokenizer = CLIPTokenizer.from_pretrained(name, subfolder="tokenizer")
@@ -122,7 +121,8 @@ def load(model: str | os.PathLike | None = None, dtype: torch.dtype = torch.floa
         scheduler = getattr(diffusers, scheduler_config["_class_name"]).from_config(scheduler_config)
         depth_estimator = feature_extractor = None
         if (index.get("depth_estimator") or [None])[0]:
-            from transformers import DPTForDepthEstimation, DPTImageProcessor
+            # imported on use: transformers prints a torchvision warning whenever this class is imported
+            from transformers import DPTImageProcessor
 
             depth_estimator = DPTForDepthEstimation.from_pretrained(name, subfolder="depth_estimator", dtype=dtype)
             feature_extractor = DPTImageProcessor.from_pretrained(name, subfolder="feature_extractor")

@@ -1,6 +1,7 @@
 """Small matplotlib helpers shared by the lessons: image rows and grids."""
 from __future__ import annotations
 
+import matplotlib.pyplot as plt
 import numpy as np
 
 __all__ = ["show_images", "to_display"]
@@ -33,8 +34,6 @@ def to_display(image) -> np.ndarray:
 
 def show_images(images, titles=None, ncols: int | None = None, size: float = 1.6, cmap="gray", suptitle=None):
     """Draw images in a grid with optional titles; returns the matplotlib figure."""
-    import matplotlib.pyplot as plt
-
     images = list(images)
     n = len(images)
     ncols = ncols or n

@@ -6,6 +6,8 @@ its training noise schedule (for Stable Diffusion v1: scaled_linear, 0.00085 to 
 """
 from __future__ import annotations
 
+import diffusers
+
 __all__ = ["SCHEDULERS", "make_scheduler", "swap_scheduler"]
 
 SCHEDULERS = {
@@ -23,8 +25,6 @@ def make_scheduler(name: str, config):
     Latents are not bounded to [-1, 1], so sample clipping is turned off (diffusers' Stable
     Diffusion pipelines do the same when they are handed a scheduler with it on).
     """
-    import diffusers
-
     key = name.lower()
     if key not in SCHEDULERS:
         raise ValueError(f"Unknown scheduler {name!r}; choose one of {', '.join(SCHEDULERS)}.")

@@ -16,6 +16,12 @@ import pathlib
 import shutil
 import tempfile
 
+import diffusers
+import torch
+from diffusers import AutoencoderKL, PNDMScheduler, UNet2DConditionModel
+from transformers import (CLIPConfig, CLIPModel, CLIPTextConfig, CLIPTokenizer, CLIPVisionConfig, DPTConfig,
+                          DPTForDepthEstimation)
+
 __all__ = [
     "BPE_PATH",
     "DEFAULT_FOLDER",
@@ -70,7 +76,6 @@ def build_tokenizer(save_to: str | pathlib.Path | None = None):
     Built from the vendored merges file, so no download is needed; ids equal Stable
     Diffusion v1's ("a" -> 320, start 49406, end 49407, padding with the end token).
     """
-    from transformers import CLIPTokenizer
 
     vocab, merges = _vocab_and_merges()
     with tempfile.TemporaryDirectory() as tmp:
@@ -90,7 +95,6 @@ def build_tokenizer(save_to: str | pathlib.Path | None = None):
 
 def clip_config():
     """A small CLIP: text tower 64-wide, 3 layers; image tower on 64x64 pixels in 8x8 patches."""
-    from transformers import CLIPConfig, CLIPTextConfig, CLIPVisionConfig
 
     text = CLIPTextConfig(vocab_size=49408, hidden_size=TEXT_DIM, intermediate_size=4 * TEXT_DIM, num_hidden_layers=3,
                           num_attention_heads=4, max_position_embeddings=77, projection_dim=TEXT_DIM,
@@ -102,14 +106,12 @@ def clip_config():
 
 def make_clip():
     """A freshly initialised `CLIPModel` (text and image towers) with TinySD's sizes."""
-    from transformers import CLIPModel
 
     return CLIPModel(clip_config())
 
 
 def make_vae():
     """`AutoencoderKL` with 4 levels (downsampling 8x) and 4 latent channels: 64x64x3 -> 8x8x4."""
-    from diffusers import AutoencoderKL
 
     return AutoencoderKL(
         in_channels=3,
@@ -127,7 +129,6 @@ def make_vae():
 
 def make_unet():
     """`UNet2DConditionModel` on 8x8x4 latents with cross-attention on 64-wide text states."""
-    from diffusers import UNet2DConditionModel
 
     return UNet2DConditionModel(
         sample_size=IMAGE_SIZE // 8,
@@ -145,7 +146,6 @@ def make_unet():
 
 def make_scheduler():
     """Stable Diffusion v1's noise schedule as a diffusers scheduler config (PNDM, as SD ships)."""
-    from diffusers import PNDMScheduler
 
     return PNDMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", num_train_timesteps=1000,
                          skip_prk_steps=True, set_alpha_to_one=False, steps_offset=1)
@@ -156,7 +156,6 @@ def make_depth_estimator():
 
     Like MiDaS it predicts *relative inverse depth*: larger values are nearer.
     """
-    from transformers import DPTConfig, DPTForDepthEstimation
 
     cfg = DPTConfig(image_size=IMAGE_SIZE, patch_size=8, hidden_size=64, num_hidden_layers=4, num_attention_heads=4,
                     intermediate_size=256, backbone_out_indices=[0, 1, 2, 3], neck_hidden_sizes=[16, 32, 48, 64],
@@ -166,7 +165,9 @@ def make_depth_estimator():
 
 def make_depth_processor():
     """The `DPTImageProcessor` matching the estimator: resize to 64x64, scale to [-1, 1]."""
+    # imported on use: transformers prints a torchvision warning whenever this class is imported
     from transformers import DPTImageProcessor
+
 
     return DPTImageProcessor(size={"height": IMAGE_SIZE, "width": IMAGE_SIZE}, keep_aspect_ratio=False,
                              ensure_multiple_of=8, do_normalize=True, image_mean=[0.5] * 3, image_std=[0.5] * 3)
@@ -178,9 +179,6 @@ def expand_conv_in(unet, in_channels: int):
     How SD 2's depth and inpainting U-Nets were started from the text-to-image one: with zero weights on
     the new inputs the copy begins by doing exactly what its parent did.
     """
-    import torch
-    from diffusers import UNet2DConditionModel
-
     config = dict(unet.config)
     config["in_channels"] = in_channels
     new = UNet2DConditionModel.from_config(config)
@@ -195,8 +193,6 @@ def expand_conv_in(unet, in_channels: int):
 
 def write_model_index(folder: str | pathlib.Path, pipeline: str = "StableDiffusionPipeline", **parts) -> None:
     """diffusers' model_index.json for a folder; the safety checker and feature extractor are absent."""
-    import diffusers
-
     index = {
         "_class_name": pipeline,
         "_diffusers_version": diffusers.__version__,

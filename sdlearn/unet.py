@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass
 
 import torch
+from diffusers import UNet2DConditionModel
 
 __all__ = ["timestep_embedding", "predict_noise", "BlockInfo", "anatomy", "format_anatomy", "real_unet_config", "real_unet", "count_params"]
 
@@ -134,7 +135,5 @@ def real_unet_config(version: str = "v1.5") -> dict:
 
 def real_unet(version: str = "v1.5"):
     """The real architecture built on the meta device: all shapes and counts, no weights, no memory."""
-    from diffusers import UNet2DConditionModel
-
     with torch.device("meta"):
         return UNet2DConditionModel(**real_unet_config(version))

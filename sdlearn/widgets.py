@@ -7,9 +7,13 @@ recorded, the cross-attention map of a chosen prompt token. Where widgets are no
 """
 from __future__ import annotations
 
+import ipywidgets as widgets
+import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from IPython.display import display
 
+from .attention import heatmaps
 from .latents import decode
 
 __all__ = ["decoded_x0", "step_panel", "steps_figure", "step_scrubber"]
@@ -40,10 +44,6 @@ def _token_index(parts, prompt: str, token: str | None):
 
 def step_panel(parts, result, step: int, prompt: str | None = None, token: str | None = None, x0_images=None):
     """One matplotlib figure for one step: latent channels, decoded x0, optional attention map."""
-    import matplotlib.pyplot as plt
-
-    from .attention import heatmaps
-
     s = result.steps[step]
     z = s.latents[0]
     show_attn = token is not None and result.attention is not None
@@ -71,8 +71,6 @@ def step_panel(parts, result, step: int, prompt: str | None = None, token: str |
 
 def steps_figure(parts, result, every: int | None = None):
     """Static version of the scrubber: the decoded x0 prediction at several steps, in one row."""
-    import matplotlib.pyplot as plt
-
     images = decoded_x0(parts, result)
     n = len(images)
     every = every or max(1, n // 6)
@@ -90,10 +88,6 @@ def steps_figure(parts, result, every: int | None = None):
 
 def step_scrubber(parts, result, prompt: str | None = None, tokens: list[str] | None = None):
     """An ipywidgets slider over the recorded steps (plus a token chooser when attention was recorded)."""
-    import ipywidgets as widgets
-    import matplotlib.pyplot as plt
-    from IPython.display import display
-
     cache: dict = {}
     x0 = decoded_x0(parts, result, cache)
     slider = widgets.IntSlider(value=len(result.steps) - 1, min=0, max=len(result.steps) - 1, description="step",

@@ -27,10 +27,12 @@ def test_training_lowers_the_loss_on_two_modes():
 def test_image_tensor_round_trip():
     import numpy as np
 
+    from sdlearn.images import from_pixels, to_pixels
+
     imgs = np.random.default_rng(0).integers(0, 256, (2, 8, 8, 3), dtype=np.uint8)
-    x = denoiser.images_to_tensor(imgs)
+    x = to_pixels(imgs)
     assert x.shape == (2, 3, 8, 8) and x.min() >= -1 and x.max() <= 1
-    assert np.array_equal(denoiser.tensor_to_images(x), imgs)
+    assert np.array_equal(from_pixels(x), imgs)
 
 
 def test_v_prediction_target_matches_diffusers():

@@ -32,7 +32,7 @@ def load_photo(name: str = "chelsea", size: int | None = 64) -> np.ndarray:
         name: one of PHOTOS ("motorcycle" is the left view of the stereo pair).
         size: output side in pixels, or None for the original resolution and aspect.
     """
-    import skimage.data
+    import skimage.data  # imported on use: skimage takes about a second to import, and only the photos need it
 
     if name not in PHOTOS:
         raise ValueError(f"Unknown photo {name!r}; choose one of {PHOTOS}.")
@@ -51,7 +51,7 @@ def load_motorcycle(size: int | None = 64) -> tuple[np.ndarray, np.ndarray]:
     The disparity map comes from the Middlebury stereo data set; pixels without a
     measurement are NaN.
     """
-    import skimage.data
+    import skimage.data  # imported on use: skimage takes about a second to import, and only the photos need it
 
     left, _, disparity = skimage.data.stereo_motorcycle()
     disparity = disparity.astype(np.float32)

@@ -38,6 +38,8 @@ __all__ = [
     "World",
     "make_scene",
     "repaint_object",
+    "render",
+    "signed_distance",
     "describe",
     "perspective",
 ]

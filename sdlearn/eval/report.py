@@ -13,6 +13,9 @@ import os
 import pathlib
 import time
 
+from diffusers import StableDiffusionPipeline
+from transformers import CLIPModel
+
 from ..data import HELD_OUT
 from ..loading import load
 from ..schedulers import make_scheduler, swap_scheduler
@@ -60,14 +63,9 @@ def main(argv=None):
                         help="evaluate the depth and inpainting models instead (tinysd-depth and tinysd-inpaint "
                              "next to the TinySD folder)")
     args = parser.parse_args(argv)
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if args.variants:
         variants_main(args.n, args.model)
         return
-
-    # Imported here, after HF_HUB_OFFLINE is set: huggingface_hub reads it once, when it is first imported.
-    from diffusers import StableDiffusionPipeline
-    from transformers import CLIPModel
 
     folder = args.model or str(DEFAULT_FOLDER)
     pipe = StableDiffusionPipeline.from_pretrained(folder)

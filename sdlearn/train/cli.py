@@ -20,7 +20,7 @@ from .unet_depth import train_unet_depth
 from .unet_inpaint import train_unet_inpaint
 from .vae import train_vae
 
-__all__ = ["main", "make_parser", "stages_from_args"]
+__all__ = ["main", "make_parser", "stages_from_args", "new_accelerator"]
 
 # Each stage's trainer, called as trainer(run, stage config, accelerator, tokenizer).
 TRAINERS = {

@@ -7,7 +7,7 @@ import pathlib
 import shutil
 
 from diffusers import AutoencoderKL, UNet2DConditionModel
-from transformers import CLIPModel, CLIPTextModel, DPTForDepthEstimation, DPTImageProcessor
+from transformers import CLIPModel, CLIPTextModel, DPTForDepthEstimation
 
 from .. import tinysd
 from .loop import final_folder
@@ -53,6 +53,9 @@ def export_variants(out, folder, overwrite: bool = False):
         parts = {}
         if stage == "unet_depth":
             DPTForDepthEstimation.from_pretrained(final_folder(out, "depth")).save_pretrained(target / "depth_estimator")
+            # imported on use: transformers prints a torchvision warning whenever this class is imported
+            from transformers import DPTImageProcessor
+
             DPTImageProcessor.from_pretrained(final_folder(out, "depth")).save_pretrained(target / "feature_extractor")
             parts = {"depth_estimator": ["transformers", "DPTForDepthEstimation"],
                      "feature_extractor": ["transformers", "DPTImageProcessor"]}

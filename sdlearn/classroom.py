@@ -11,11 +11,17 @@ from __future__ import annotations
 
 import html
 
+import ipywidgets as w
+import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from IPython.display import display
 
 from . import pipelines
 from .data import load_photo, make_scene, render_sketch
+from .loading import ModelNotAvailableError, load
+from .schedulers import swap_scheduler
+from .widgets import step_scrubber
 
 __all__ = ["SOURCES", "MASKS", "ClassroomApp", "build_app"]
 
@@ -74,11 +80,6 @@ class ClassroomApp:
     """The widgets and what the Generate button does. `build_app()` returns `.view`."""
 
     def __init__(self, parts=None, inpaint_parts=None):
-        import ipywidgets as w
-
-        from .loading import ModelNotAvailableError, load
-        from .schedulers import swap_scheduler
-
         self.parts = parts if parts is not None else swap_scheduler(load(), "ddim")
         self.inpaint_parts = inpaint_parts
         if self.inpaint_parts is None and self.parts.is_tinysd:
@@ -129,9 +130,6 @@ class ClassroomApp:
         self._show_input()
 
     def _show_input(self, *_):
-        import matplotlib.pyplot as plt
-        from IPython.display import display
-
         self.preview.clear_output()
         if self.mode.value == "text to image":
             return
@@ -174,10 +172,6 @@ class ClassroomApp:
 
     def generate(self):
         """Run the chosen pipeline with the controls' values and show the step scrubber."""
-        from IPython.display import display
-
-        from .widgets import step_scrubber
-
         problem = self.check()
         if problem:
             self._say(problem, error=True)

@@ -2,7 +2,7 @@
 import pytest
 
 import sdlearn
-from sdlearn.app import MASKS, SOURCES, ClassroomApp
+from sdlearn.classroom import MASKS, SOURCES, ClassroomApp
 from sdlearn.schedulers import swap_scheduler
 from tiny_models import write_tiny_sd
 
