@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
+import torch
+
+from .images import from_pixels, to_uint8
 
 __all__ = ["show_images", "to_display"]
 
@@ -28,8 +31,8 @@ def to_display(image) -> np.ndarray:
     if image.ndim == 2:
         return image.astype(np.float32)
     if is_tensor or channel_first:
-        return ((np.clip(image, -1, 1) + 1) * 127.5).round().astype(np.uint8)
-    return (np.clip(image, 0, 1) * 255).round().astype(np.uint8)
+        return from_pixels(torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))[None].float())[0]
+    return to_uint8(np.clip(image, 0, 1))
 
 
 def show_images(images, titles=None, ncols: int | None = None, size: float = 1.6, cmap="gray", suptitle=None):

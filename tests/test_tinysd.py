@@ -10,6 +10,7 @@ from diffusers import DDIMScheduler, StableDiffusionImg2ImgPipeline, StableDiffu
 import sdlearn
 from sdlearn import tinysd
 from sdlearn.data import make_scene
+from sdlearn.images import to_uint8
 from sdlearn.judge import judge
 from tiny_models import write_tiny_sd
 
@@ -61,7 +62,7 @@ def test_loads_offline_in_fp32_without_warnings_about_missing_parts(pipe):
 def test_generates_the_prompted_colour(pipe, prompt, colour):
     images = pipe([prompt] * 3, num_inference_steps=20, guidance_scale=7.5, height=64, width=64, output_type="np",
                   generator=[torch.Generator().manual_seed(s) for s in range(3)]).images
-    verdicts = [judge((im * 255).round().astype(np.uint8)).colour for im in images]
+    verdicts = [judge(to_uint8(im)).colour for im in images]
     assert verdicts.count(colour) >= 2, verdicts
 
 
@@ -74,7 +75,7 @@ def test_img2img_pipeline_loads_and_keeps_the_layout():
     # moderate guidance: at 7.5, TinySD's guidance overshoots on in-distribution images at low noise
     out = p("a green square on the left", image=Image.fromarray(scene.image), strength=0.5, guidance_scale=2.0,
             num_inference_steps=20, output_type="np", generator=torch.Generator().manual_seed(0)).images[0]
-    v = judge((out * 255).round().astype(np.uint8))
+    v = judge(to_uint8(out))
     assert (v.colour, v.position) == ("green", "left")
 
 

@@ -7,6 +7,7 @@ from PIL import Image
 
 from sdlearn import tinysd
 from sdlearn.data import make_scene
+from sdlearn.images import to_uint8
 
 DEPTH = tinysd.DEFAULT_FOLDER.parent / "tinysd-depth"
 INPAINT = tinysd.DEFAULT_FOLDER.parent / "tinysd-inpaint"
@@ -73,7 +74,7 @@ def test_depth_to_image_follows_the_depth_ordering(depth_pipe):
     s = _scene(near_left=True)
     out = depth_pipe("a blue square to the left of a blue square", image=Image.fromarray(s.image), strength=1.0,
                      num_inference_steps=20, output_type="np", generator=torch.Generator().manual_seed(0)).images[0]
-    out = (out * 255).round().astype(np.uint8)
+    out = to_uint8(out)
     assert _nearness_of(depth_pipe, out, s.masks[0]) > _nearness_of(depth_pipe, out, s.masks[1])
 
 
@@ -93,7 +94,7 @@ def test_inpaint_pipeline_keeps_the_unmasked_region():
     out = p("a yellow triangle to the left of a blue square", image=Image.fromarray(s.image),
             mask_image=Image.fromarray(mask), height=64, width=64, num_inference_steps=20, output_type="np",
             generator=torch.Generator().manual_seed(0)).images[0]
-    out = (out * 255).round().astype(np.uint8).astype(float)
+    out = to_uint8(out).astype(float)
     outside = np.abs(out - s.image)[~mask].mean()
     inside = np.abs(out - s.image)[mask].mean()
     square = s.masks[1] & ~mask
