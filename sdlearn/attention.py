@@ -18,7 +18,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-__all__ = ["AttentionStore", "StoringAttnProcessor", "capture_attention", "heatmaps"]
+__all__ = ["AttentionStore", "AttentionMean", "StoringAttnProcessor", "capture_attention", "heatmaps"]
 
 
 class AttentionStore:
@@ -37,6 +37,10 @@ class AttentionStore:
         """probs: (B * heads, h * w, T) from one layer call."""
         if not self.maps or layer in self.maps[-1]:
             self.maps.append({})  # a layer seen again means a new U-Net call: a new step
+        self.maps[-1][layer] = self.per_head(probs, heads)
+
+    def per_head(self, probs: torch.Tensor, heads: int) -> torch.Tensor:
+        """(B * heads, h * w, T) -> (B, heads, h, w, T), the text-conditioned half only (see the class)."""
         bh, hw, T = probs.shape
         b = bh // heads
         side = int(math.isqrt(hw))
@@ -45,7 +49,7 @@ class AttentionStore:
             p = p[self.batch_size :]  # [uncond, text] halves, as the pipelines batch them
         h = side if side * side == hw else hw  # non-square latents: stored flat
         w = hw // h
-        self.maps[-1][layer] = p.reshape(p.shape[0], heads, h, w, T)
+        return p.reshape(p.shape[0], heads, h, w, T)
 
     @property
     def layers(self) -> list[str]:
@@ -53,6 +57,32 @@ class AttentionStore:
 
     def __len__(self):
         return len(self.maps)
+
+
+class AttentionMean(AttentionStore):
+    """A store that keeps only the running mean over heads, layers and steps, at one size.
+
+    What `heatmaps(store, size)` computes from a full `AttentionStore`, without keeping every step
+    (a full store of 25 steps for a batch of 50 prompts holds gigabytes). Square latents only.
+    """
+
+    def __init__(self, size: tuple[int, int], keep_uncond: bool = False):
+        super().__init__(keep_uncond)
+        self.size = size
+        self.total: torch.Tensor | None = None
+        self.count = 0
+
+    def add(self, layer: str, probs: torch.Tensor, heads: int):
+        x = self.per_head(probs, heads).mean(1).permute(0, 3, 1, 2)  # (B, T, h, w)
+        x = F.interpolate(x, size=self.size, mode="bilinear", align_corners=False)
+        self.total = x if self.total is None else self.total + x
+        self.count += 1
+
+    def mean(self) -> torch.Tensor:
+        """(B, T, H, W): every captured map averaged, as `heatmaps` averages them."""
+        if self.total is None:
+            raise ValueError("nothing captured: run the U-Net inside `with capture_attention(unet, store):` first.")
+        return self.total / self.count
 
 
 class StoringAttnProcessor:

@@ -1,6 +1,8 @@
 """The eval's VAE shape check, on stand-in VAEs whose effect on the pixels is known."""
 from types import SimpleNamespace
 
+import numpy as np
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -116,3 +118,43 @@ def test_guidance_sweep_scores_what_the_judge_reads_per_scale(monkeypatch):
     assert scores == {1.0: {"colour": 0.0, "shape": 1.0, "position": 1.0},
                       3.0: {"colour": 1.0, "shape": 0.5, "position": 1.0},
                       7.5: {"colour": 1.0, "shape": 1.0, "position": 1.0}}
+
+
+def test_two_object_prompts_ask_for_two_different_colours_in_the_world_wording():
+    from sdlearn.data import HELD_OUT
+    from sdlearn.eval import two_object_prompts
+    from sdlearn.judge import parse_prompt
+
+    prompts = two_object_prompts(200, seed=3)
+    assert len({p.prompt for p in prompts}) > 100 and {p.relation for p in prompts} == {"left of", "above"}
+    for p in prompts:
+        (c1, s1), (c2, s2) = p.objects
+        assert c1 != c2 and (c1, s1) not in HELD_OUT and (c2, s2) not in HELD_OUT
+        first, second = p.prompt.split(" to the left of " if p.relation == "left of" else " above ")
+        assert parse_prompt(first)["colour"] == c1 and parse_prompt(second)["shape"] == s2
+
+
+def test_object_word_positions_point_at_each_objects_words():
+    from sdlearn.eval import object_word_positions
+    from sdlearn.tinysd import build_tokenizer
+
+    tok = build_tokenizer()
+    prompt = "there is a big violet disc to the left of a tiny red box on a grey background"
+    pos = object_word_positions(prompt, "left of", [("purple", "circle"), ("red", "square")], tok)
+    ids = tok(prompt).input_ids
+    assert [tok.decode([ids[i]]) for o in pos for i in (o["colour"][0], o["shape"][0])] == ["violet", "disc", "red", "box"]
+    with pytest.raises(ValueError, match="relation"):
+        object_word_positions("a red disc and a blue box", "above", [("red", "circle"), ("blue", "square")], tok)
+
+
+def test_localises_compares_a_words_map_on_its_own_object_with_the_other():
+    from sdlearn.eval import localises
+
+    masks = np.zeros((2, 8, 8), bool)
+    masks[0, :, :4], masks[1, :, 4:] = True, True
+    maps = torch.zeros(6, 8, 8)
+    maps[1, :, :4] = 1.0  # first colour word on the first object: localises
+    maps[2, :, 4:] = 1.0  # first shape word on the second object: does not
+    maps[3, :, 4:] = 1.0  # second colour word on the second object: localises
+    positions = [{"colour": [1], "shape": [2]}, {"colour": [3], "shape": [4]}]  # second shape word: flat, does not
+    assert localises(maps, masks, positions) == {"colour": [True, True], "shape": [False, False]}

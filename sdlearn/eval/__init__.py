@@ -2,9 +2,14 @@
 
 One job per file:
 
-- `prompts`  the prompts asked for: single-object world captions, the depth and inpainting requests.
+- `prompts`  the prompts asked for: single-object world captions, two-object binding prompts, the depth
+             and inpainting requests.
 - `judged`   generated images read by the judge (`sdlearn.judge`): how often the colour, shape and
              position asked for are drawn (`generate`, `judge_prompts`), per guidance scale (`guidance_sweep`).
+- `two_objects` two-object prompts: each object its own colour and shape (binding), and where each
+             word's cross-attention map lands on the image being drawn.
+- `localisation` where words are read: a word's mean cross-attention map on its own object vs the other
+             (also on noised world scenes with their captions).
 - `vae`      the VAE alone: PSNR of round trips, and how often a round trip keeps a shape readable.
 - `clip`     CLIP alone: caption -> image retrieval, synonyms against other words of the same kind.
 - `depth`    TinySD-depth: the depth estimator against true depth and a photo's disparity, and
@@ -19,12 +24,15 @@ from .clip import caption_fits, clip_retrieval, synonym_similarities
 from .depth import depth_estimator_metrics, depth_to_image_metrics
 from .inpaint import inpaint_case, inpaint_metrics, latent_cells
 from .judged import generate, guidance_sweep, image_size, judge_prompts
-from .prompts import blue_squares_prompt, inpaint_prompt, single_object_prompts
+from .localisation import localises, noised_scene_localisation, object_word_positions, word_positions
+from .prompts import TwoObjectPrompt, blue_squares_prompt, inpaint_prompt, single_object_prompts, two_object_prompts
+from .two_objects import two_object_metrics
 from .report import main, variants_main
 from .vae import vae_psnr, vae_shape_kept
 
 __all__ = [
-    "single_object_prompts", "blue_squares_prompt", "inpaint_prompt",
+    "single_object_prompts", "TwoObjectPrompt", "two_object_prompts", "blue_squares_prompt", "inpaint_prompt",
+    "two_object_metrics", "word_positions", "object_word_positions", "localises", "noised_scene_localisation",
     "image_size", "generate", "judge_prompts", "guidance_sweep",
     "vae_psnr", "vae_shape_kept",
     "caption_fits", "clip_retrieval", "synonym_similarities",

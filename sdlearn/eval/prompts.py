@@ -1,10 +1,22 @@
 """The prompts the evaluation asks for: world captions, and the requests of the depth and inpainting checks."""
 from __future__ import annotations
 
-from ..data import RELATION_PHRASES, World
+import random
+from dataclasses import dataclass
+
+from ..data import COLOURS, HELD_OUT, RELATION_PHRASES, RELATIONS, SHAPES, World
 from ..judge import parse_prompt
 
-__all__ = ["single_object_prompts", "blue_squares_prompt", "inpaint_prompt"]
+__all__ = ["single_object_prompts", "TwoObjectPrompt", "two_object_prompts", "blue_squares_prompt", "inpaint_prompt"]
+
+
+@dataclass(frozen=True)
+class TwoObjectPrompt:
+    """"a C1 S1 to the left of a C2 S2" with what it asks for: the relation and each object's colour and shape."""
+
+    prompt: str
+    relation: str  # "left of" / "above": objects[0] is left of / above objects[1]
+    objects: tuple[tuple[str, str], tuple[str, str]]  # (colour, shape) of the first and the second object
 
 
 def single_object_prompts(n: int, seed: int, split: str = "train", need_position: bool = False) -> list[str]:
@@ -27,6 +39,35 @@ def single_object_prompts(n: int, seed: int, split: str = "train", need_position
             continue
         prompts.append(caption)
     return prompts
+
+
+def _article(word: str) -> str:
+    return "an" if word[0] in "aeiou" else "a"
+
+
+def two_object_prompts(n: int, seed: int) -> list[TwoObjectPrompt]:
+    """Prompts "a C1 S1 to the left of a C2 S2" / "a C1 S1 above a C2 S2" with two different colours.
+
+    The binding test: each object must get its own colour. Colour-shape pairs held out of training are
+    left out, so that this row measures binding and not generalisation.
+
+    Args:
+        n: how many prompts.
+        seed: picks relations, colours and shapes.
+    Returns:
+        A list of n TwoObjectPrompt.
+    """
+    rng = random.Random(seed)
+    out = []
+    while len(out) < n:
+        relation = rng.choice(RELATIONS)
+        c1, c2 = rng.sample(list(COLOURS), 2)
+        s1, s2 = rng.choice(SHAPES), rng.choice(SHAPES)
+        if (c1, s1) in HELD_OUT or (c2, s2) in HELD_OUT:
+            continue
+        prompt = f"{_article(c1)} {c1} {s1} {RELATION_PHRASES[relation][0]} {_article(c2)} {c2} {s2}"
+        out.append(TwoObjectPrompt(prompt, relation, ((c1, s1), (c2, s2))))
+    return out
 
 
 def blue_squares_prompt(scene) -> str:
