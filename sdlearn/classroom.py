@@ -50,12 +50,13 @@ SOURCES = {
 }
 
 
-def _half(side):
+def _region_mask(region: str):
+    """A function size -> (size, size) uint8 mask, 255 inside `region`: "left half", "right half" or "centre square"."""
     def mask(size):
         m = np.zeros((size, size), np.uint8)
-        if side == "left":
+        if region == "left half":
             m[:, : size // 2] = 255
-        elif side == "right":
+        elif region == "right half":
             m[:, size // 2 :] = 255
         else:
             m[size // 4 : 3 * size // 4, size // 4 : 3 * size // 4] = 255
@@ -65,7 +66,7 @@ def _half(side):
 
 
 # Masks for inpainting (white = repaint).
-MASKS = {"left half": _half("left"), "right half": _half("right"), "centre square": _half("centre")}
+MASKS = {region: _region_mask(region) for region in ("left half", "right half", "centre square")}
 
 LIMITS = {"steps": (1, 50), "guidance": (0.0, 15.0), "strength": (0.0, 1.0), "seed": (0, 2**31 - 1)}
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["TokenRow", "token_table", "dropped_words", "token_embeddings", "cosine_matrix", "encode_prompt",
+__all__ = ["TokenRow", "token_table", "dropped_words", "word_positions", "token_embeddings", "cosine_matrix", "encode_prompt",
            "clip_text_features"]
 
 
@@ -63,6 +63,25 @@ def dropped_words(prompt: str, tokenizer) -> list[str]:
             dropped.append(w)
         used += n
     return dropped
+
+
+def word_positions(prompt: str, tokenizer) -> list[tuple[str, list[int]]]:
+    """Each word of the prompt with the token positions it occupies (position 0 is the start token).
+
+    CLIP's tokenizer splits text into words before its byte-pair merges, so tokenizing word by word gives
+    the same tokens as tokenizing the prompt (checked); words past the 77-token window are left out.
+    """
+    words = prompt.lower().split()
+    pieces = [tokenizer.tokenize(w) for w in words]
+    if sum(pieces, []) != tokenizer.tokenize(prompt.lower()):
+        raise ValueError(f"cannot place the words of {prompt!r} on its tokens; use plain lowercase words.")
+    out, pos = [], 1
+    for word, p in zip(words, pieces):
+        span = [i for i in range(pos, pos + len(p)) if i < tokenizer.model_max_length - 1]
+        if span:
+            out.append((word, span))
+        pos += len(p)
+    return out
 
 
 def token_embeddings(words: list[str], tokenizer, text_encoder) -> torch.Tensor:

@@ -18,7 +18,7 @@ import tempfile
 
 import diffusers
 import torch
-from diffusers import AutoencoderKL, PNDMScheduler, UNet2DConditionModel
+from diffusers import AutoencoderKL, UNet2DConditionModel
 from transformers import (CLIPConfig, CLIPModel, CLIPTextConfig, CLIPTokenizer, CLIPVisionConfig, DPTConfig,
                           DPTForDepthEstimation)
 
@@ -30,7 +30,11 @@ __all__ = [
     "make_clip",
     "make_vae",
     "make_unet",
-    "make_scheduler",
+    "SCHEDULER_CONFIG",
+    "SHIPPED_SCHEDULER",
+    "RECOMMENDED_GUIDANCE",
+    "RECOMMENDED_STEPS",
+    "shipped_scheduler",
     "make_depth_estimator",
     "make_depth_processor",
     "expand_conv_in",
@@ -144,11 +148,32 @@ def make_unet():
     )
 
 
-def make_scheduler():
-    """Stable Diffusion v1's noise schedule as a diffusers scheduler config (PNDM, as SD ships)."""
+# The scheduler config TinySD's folders ship: Stable Diffusion v1's noise schedule, with every key SD's own
+# scheduler configs set. `clip_sample: false` matters: `DDIMScheduler.from_config(pipe.scheduler.config)`, the
+# swap every tutorial teaches, would otherwise clip the latents to [-1, 1] (they are not bounded) and ruin the
+# images. Keys a class does not use are kept in its config and passed on to the next `from_config`.
+SCHEDULER_CONFIG = {
+    "beta_start": 0.00085,
+    "beta_end": 0.012,
+    "beta_schedule": "scaled_linear",
+    "num_train_timesteps": 1000,
+    "trained_betas": None,
+    "prediction_type": "epsilon",
+    "clip_sample": False,
+    "set_alpha_to_one": False,
+    "skip_prk_steps": True,
+    "steps_offset": 1,
+    "timestep_spacing": "leading",
+}
+SHIPPED_SCHEDULER = "PNDMScheduler"  # the class a folder names, diffusers' default for the model
+# What the model card recommends (measured by `python -m sdlearn.eval`); the library's pipelines default to them.
+RECOMMENDED_GUIDANCE = 3.0
+RECOMMENDED_STEPS = 25
 
-    return PNDMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", num_train_timesteps=1000,
-                         skip_prk_steps=True, set_alpha_to_one=False, steps_offset=1)
+
+def shipped_scheduler(class_name: str = SHIPPED_SCHEDULER):
+    """The scheduler TinySD's folders ship: `SCHEDULER_CONFIG` as an instance of `class_name`."""
+    return getattr(diffusers, class_name).from_config(SCHEDULER_CONFIG)
 
 
 def make_depth_estimator():
@@ -199,7 +224,7 @@ def write_model_index(folder: str | pathlib.Path, pipeline: str = "StableDiffusi
         "feature_extractor": [None, None],
         "requires_safety_checker": False,
         "safety_checker": [None, None],
-        "scheduler": ["diffusers", "PNDMScheduler"],
+        "scheduler": ["diffusers", SHIPPED_SCHEDULER],
         "text_encoder": ["transformers", "CLIPTextModel"],
         "tokenizer": ["transformers", "CLIPTokenizer"],
         "unet": ["diffusers", "UNet2DConditionModel"],

@@ -2,7 +2,6 @@
 import json
 import logging
 
-import numpy as np
 import pytest
 import torch
 from diffusers import DDIMScheduler, StableDiffusionImg2ImgPipeline, StableDiffusionPipeline
@@ -87,3 +86,52 @@ def test_load_defaults_to_tinysd_and_follows_sdlearn_model(monkeypatch, tmp_path
     monkeypatch.setenv("SDLEARN_MODEL", str(folder))
     other = sdlearn.load()
     assert not other.is_tinysd and other.text_encoder.config.hidden_size == 32
+
+
+SWAP_PROMPTS = [f"a {c} {s}" for c, s in [("red", "circle"), ("blue", "square"), ("yellow", "triangle"),
+                                          ("green", "circle"), ("purple", "square"), ("orange", "circle"),
+                                          ("red", "square"), ("blue", "triangle"), ("yellow", "circle"),
+                                          ("green", "square"), ("purple", "triangle"), ("red", "triangle"),
+                                          ("blue", "circle"), ("yellow", "square"), ("green", "circle"),
+                                          ("orange", "triangle")]]
+
+
+def _colours_right(p) -> int:
+    p.set_progress_bar_config(disable=True)
+    out = p(SWAP_PROMPTS, num_inference_steps=tinysd.RECOMMENDED_STEPS, guidance_scale=tinysd.RECOMMENDED_GUIDANCE,
+            output_type="np", generator=[torch.Generator().manual_seed(s) for s in range(len(SWAP_PROMPTS))]).images
+    return sum(judge(im).colour == prompt.split()[1] for im, prompt in zip(to_uint8(out), SWAP_PROMPTS))
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    """The folder as diffusers loads it, with nothing changed: its own scheduler and config."""
+    return StableDiffusionPipeline.from_pretrained(FOLDER)
+
+
+@pytest.mark.parametrize("name", ["DDIMScheduler", "EulerDiscreteScheduler", "DPMSolverMultistepScheduler",
+                                  "PNDMScheduler", "LMSDiscreteScheduler"])
+def test_the_tutorial_scheduler_swap_works(shipped, name):
+    """`pipe.scheduler = X.from_config(pipe.scheduler.config)`, as every tutorial swaps schedulers."""
+    import copy
+
+    import diffusers
+
+    p = copy.copy(shipped)
+    p.scheduler = getattr(diffusers, name).from_config(shipped.scheduler.config)
+    assert _colours_right(p) >= 13
+
+
+def test_ddim_with_sample_clipping_would_fail_the_swap_test(shipped):
+    """What the shipped `clip_sample: false` prevents: DDIM clipping the unbounded latents to [-1, 1]."""
+    import copy
+
+    assert shipped.scheduler.config.clip_sample is False
+    p = copy.copy(shipped)
+    p.scheduler = DDIMScheduler.from_config(shipped.scheduler.config, clip_sample=True)
+    assert _colours_right(p) < 13
+
+
+def test_the_folder_with_only_the_prompt_draws_what_is_asked(shipped):
+    """diffusers' defaults except for the model card's recommended guidance and steps."""
+    assert _colours_right(shipped) >= 13

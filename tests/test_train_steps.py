@@ -118,7 +118,7 @@ def test_unet_step_lowers_noise_prediction_loss():
     unet = tinysd.make_unet()
     latents = torch.randn(4, 4, 8, 8)
     states = torch.randn(4, 77, tinysd.TEXT_DIM)
-    abar = tinysd.make_scheduler().alphas_cumprod
+    abar = tinysd.shipped_scheduler().alphas_cumprod
     # the same noise and timesteps every step, so the loss is comparable across steps
     losses = _fit(unet, lambda: train.unet_loss(unet, latents, states, abar, torch.Generator().manual_seed(0)))
     assert losses[-1] < 0.8 * losses[0]
@@ -129,7 +129,7 @@ def test_weight_map_restricts_the_loss_to_the_weighted_positions():
     unet = tinysd.make_unet().eval()
     latents = torch.randn(2, 4, 8, 8)
     states = torch.randn(2, 77, tinysd.TEXT_DIM)
-    abar = tinysd.make_scheduler().alphas_cumprod
+    abar = tinysd.shipped_scheduler().alphas_cumprod
     loss = lambda **kw: train.unet_loss(unet, latents, states, abar, torch.Generator().manual_seed(1),
                                         min_snr_gamma=None, **kw)
     with torch.no_grad():
@@ -152,7 +152,7 @@ def test_min_snr_weighting_only_lowers_the_weight_of_nearly_clean_steps():
     torch.manual_seed(0)
     unet = tinysd.make_unet()
     latents, states = torch.randn(64, 4, 8, 8), torch.randn(64, 77, tinysd.TEXT_DIM)
-    abar = tinysd.make_scheduler().alphas_cumprod
+    abar = tinysd.shipped_scheduler().alphas_cumprod
     with torch.no_grad():
         plain = train.unet_loss(unet, latents, states, abar, torch.Generator().manual_seed(1), min_snr_gamma=None)
         huge = train.unet_loss(unet, latents, states, abar, torch.Generator().manual_seed(1), min_snr_gamma=1e9)
@@ -230,7 +230,7 @@ def test_bad_weights_get_a_clear_error():
     with pytest.raises(ValueError, match="must be >= 0"):
         train.edge_weights(torch.zeros(1, 3, 8, 8), -1.0)
     unet = tinysd.make_unet()
-    abar = tinysd.make_scheduler().alphas_cumprod
+    abar = tinysd.shipped_scheduler().alphas_cumprod
     with pytest.raises(ValueError, match="weight_map must have shape"):
         train.unet_loss(unet, torch.randn(2, 4, 8, 8), torch.randn(2, 77, tinysd.TEXT_DIM), abar,
                         torch.Generator().manual_seed(0), weight_map=torch.ones(2, 8, 8))
@@ -258,7 +258,7 @@ def test_hole_captions_name_only_the_masked_object():
 def test_x0_term_counts_only_the_marked_positions_and_grows_with_noise():
     from types import SimpleNamespace
 
-    abar = tinysd.make_scheduler().alphas_cumprod
+    abar = tinysd.shipped_scheduler().alphas_cumprod
     latents = torch.randn(4, 4, 8, 8)
 
     def half_right_unet(noisy, t, encoder_hidden_states):
@@ -280,3 +280,65 @@ def test_x0_term_counts_only_the_marked_positions_and_grows_with_noise():
                                    x0_map=right, x0_weight=1.0) - train.unet_loss(half_right_unet, latents, None,
                                    abar[[t]].expand(1000), torch.Generator().manual_seed(0))
     assert at(990) > 50 * at(100)
+
+
+def test_object_words_finds_each_objects_own_size_colour_and_shape_words():
+    from sdlearn.data import World
+    from sdlearn.train.grounding import object_words
+
+    tok = tinysd.build_tokenizer()
+    scene = next(s for s in World(seed=5, p_two=1.0).batch(0, 20) if "big" in s.caption or "large" in s.caption)
+    ids = tok(scene.caption).input_ids
+    found = object_words(scene.caption, scene.objects, scene.relation, tok)
+    for obj, positions in zip(scene.objects, found):
+        words = {tok.decode([ids[i]]).strip() for i in positions}
+        assert len(positions) == 3 and any(w in words for w in ("big", "large", "small", "tiny")), (scene.caption, words)
+    assert not set(found[0]) & set(found[1])
+    # a partial caption (a word left out) simply lacks it
+    partial = scene.caption.replace(" " + scene.caption.split()[-1], "")
+    assert sum(map(len, object_words(partial, scene.objects, scene.relation, tok))) <= 6
+
+
+def test_grounding_loss_is_zero_for_attention_on_the_right_words_and_teaches_it():
+    from sdlearn.train.grounding import grounding_loss
+
+    class Store:
+        probs = []
+
+    coverage = torch.zeros(1, 2, 4, 4)
+    coverage[0, 0, :, :2], coverage[0, 1, :, 3] = 1.0, 1.0  # background: column 2
+    words = torch.zeros(1, 2, 6)
+    words[0, 0, 1], words[0, 1, 3] = 1, 1
+    right = torch.zeros(1, 16, 6)
+    grid = right.view(1, 4, 4, 6)
+    grid[:, :, :2, 1], grid[:, :, 3, 3], grid[:, :, 2, 0] = 1, 1, 1
+    Store.probs = [(right, 1)]
+    assert grounding_loss(Store, coverage, words, torch.ones(1)).item() == 0
+    logits = torch.zeros(1, 16, 6, requires_grad=True)
+    flat = grounding_loss(type("S", (), {"probs": [(logits.softmax(-1), 1)]}), coverage, words, torch.ones(1))
+    assert flat.item() > 0.5
+    flat.backward()
+    assert logits.grad.view(4, 4, 6)[0, 0, 1] < 0  # more attention on the object's own word lowers the loss
+    none = grounding_loss(type("S", (), {"probs": [(logits.softmax(-1), 1)]}), coverage, words, torch.zeros(1))
+    assert none.item() == 0  # empty-prompt samples are left out
+
+
+def test_word_identity_term_teaches_the_states_to_name_their_words():
+    from sdlearn.train.clip import ClipWithWordHead, word_classes
+
+    torch.manual_seed(0)
+    pixels, ids = _images_and_ids()
+    index, n_words = word_classes(ids, tinysd.build_tokenizer())
+    assert 5 < n_words < 60 and (index[ids[:, 0]] == -100).all()
+    model = ClipWithWordHead(tinysd.make_clip(), n_words)
+    losses = _fit(model, lambda: model(pixels, ids, None, index)[1], steps=10, lr=5e-3)
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def test_pickers_say_which_caption_each_sample_got():
+    from sdlearn.train.unet import ALTERNATIVE, CAPTION, EMPTY, partial_or_empty
+
+    text, partial, empty = torch.zeros(100, 2, 3), torch.ones(100, 2, 3), torch.full((2, 3), 7.0)
+    states, which = partial_or_empty(text, partial, empty, 0.3)(torch.arange(100), torch.Generator().manual_seed(0))
+    for value, kind in ((0.0, CAPTION), (1.0, ALTERNATIVE), (7.0, EMPTY)):
+        assert ((states[:, 0, 0] == value) == (which == kind)).all() and (which == kind).any()

@@ -274,7 +274,9 @@ class World:
         p_two: probability of a two-object scene.
     """
 
-    def __init__(self, size: int = 64, seed: int = 0, split: str = "train", p_two: float = 0.3):
+    P_TWO = 0.3  # the default share of two-object scenes
+
+    def __init__(self, size: int = 64, seed: int = 0, split: str = "train", p_two: float = P_TWO):
         if split not in ("train", "heldout", "all"):
             raise ValueError(f"split must be 'train', 'heldout' or 'all', got {split!r}.")
         if size < 16:

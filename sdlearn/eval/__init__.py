@@ -24,7 +24,7 @@ from .clip import caption_fits, clip_retrieval, synonym_similarities
 from .depth import depth_estimator_metrics, depth_to_image_metrics
 from .inpaint import inpaint_case, inpaint_metrics, latent_cells
 from .judged import generate, guidance_sweep, image_size, judge_prompts
-from .localisation import localises, noised_scene_localisation, object_word_positions, word_positions
+from .localisation import localises, noised_scene_localisation, object_word_positions
 from .prompts import TwoObjectPrompt, blue_squares_prompt, inpaint_prompt, single_object_prompts, two_object_prompts
 from .two_objects import two_object_metrics
 from .report import main, variants_main
@@ -32,7 +32,7 @@ from .vae import vae_psnr, vae_shape_kept
 
 __all__ = [
     "single_object_prompts", "TwoObjectPrompt", "two_object_prompts", "blue_squares_prompt", "inpaint_prompt",
-    "two_object_metrics", "word_positions", "object_word_positions", "localises", "noised_scene_localisation",
+    "two_object_metrics", "object_word_positions", "localises", "noised_scene_localisation",
     "image_size", "generate", "judge_prompts", "guidance_sweep",
     "vae_psnr", "vae_shape_kept",
     "caption_fits", "clip_retrieval", "synonym_similarities",

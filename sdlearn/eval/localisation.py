@@ -17,30 +17,11 @@ import torch
 from ..attention import AttentionMean, capture_attention
 from ..data import RELATION_PHRASES, SYNONYMS, World
 from ..latents import encode
-from ..text import encode_prompt
+from ..text import encode_prompt, word_positions
 
-__all__ = ["word_positions", "object_word_positions", "localises", "noised_scene_localisation"]
+__all__ = ["object_word_positions", "localises", "noised_scene_localisation"]
 
 KINDS = ("colour", "shape")
-
-
-def word_positions(prompt: str, tokenizer) -> list[tuple[str, list[int]]]:
-    """Each word of the prompt with the token positions it occupies (position 0 is the start token).
-
-    CLIP's tokenizer splits text into words before its byte-pair merges, so tokenizing word by word gives
-    the same tokens as tokenizing the prompt (checked); words past the 77-token window are left out.
-    """
-    words = prompt.lower().split()
-    pieces = [tokenizer.tokenize(w) for w in words]
-    if sum(pieces, []) != tokenizer.tokenize(prompt.lower()):
-        raise ValueError(f"cannot place the words of {prompt!r} on its tokens; use plain lowercase words.")
-    out, pos = [], 1
-    for word, p in zip(words, pieces):
-        span = [i for i in range(pos, pos + len(p)) if i < tokenizer.model_max_length - 1]
-        if span:
-            out.append((word, span))
-        pos += len(p)
-    return out
 
 
 def object_word_positions(prompt: str, relation: str, objects, tokenizer) -> list[dict[str, list[int]]]:

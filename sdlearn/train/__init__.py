@@ -9,6 +9,8 @@ Stages run in order and each is skipped once finished:
 1. clip          a small CLIPModel trained contrastively on (image, caption) pairs with in-batch
                  negatives (Radford et al. 2021), plus one hard negative per image (its caption
                  with a shape or colour swapped). Its text tower becomes the frozen text encoder.
+                 Optional (`identity_weight`): a word-identity term so that every word's output state
+                 still names its word (the contrastive loss reads only the end token's).
 2. vae           AutoencoderKL trained to reconstruct images through an 8x8x4 latent
                  (MSE weighted towards edges, so small shapes keep their corners, + a small
                  KL term, Rombach et al. 2022); then its scaling factor is measured so that
@@ -17,7 +19,8 @@ Stages run in order and each is skipped once finished:
                  the frozen text encoder's hidden states (encoded once up front); 10% of captions
                  are replaced by the empty prompt so classifier-free guidance works, 20% leave out
                  one colour or shape word (see `drop_attribute`). Min-SNR loss weighting; an EMA
-                 of its weights is kept.
+                 of its weights is kept. Optional (`grounding_weight`): the grounding term of
+                 `grounding`, which teaches each object's pixels to attend to that object's words.
 4. depth         a small DPTForDepthEstimation trained on the world's depths. Like MiDaS (Ranftl et al.
                  2021), which Stable Diffusion 2's depth model asks for a depth map, it predicts relative
                  inverse depth (larger = nearer).
@@ -33,7 +36,8 @@ that training begins from the parent model's behaviour, and keep an EMA as it do
 
 Every hyperparameter is in `sdlearn.train.config`, one dataclass per stage; the command line changes a few.
 One file per job: `data` (scenes, token ids, encoded captions and latents), `captions` (captions made from
-captions), `losses`, `loop` (the training loop, checkpoints, EMA), one file per stage (`clip`, `vae`, `unet`,
+captions), `losses`, `grounding` (the cross-attention grounding term), `loop` (the training loop, checkpoints,
+EMA), one file per stage (`clip`, `vae`, `unet`,
 `depth_estimator`, `unet_depth`, `unet_inpaint`), `exporting` (the diffusers folders) and `cli`.
 
 Built on Hugging Face Accelerate, so `accelerate launch -m sdlearn.train ...` runs the same
@@ -44,8 +48,10 @@ from .captions import drop_attribute, hole_captions, swap_attribute
 from .cli import main
 from .data import encode_captions, make_dataset, random_masks, tokenize
 from .exporting import export, export_variants
-from .losses import clip_loss, edge_weights, locality_gap, unet_loss, vae_loss
+from .grounding import grounding_loss, object_words
+from .losses import clip_loss, edge_weights, locality_gap, unet_loss, vae_loss, word_identity_loss
 
-__all__ = ["make_dataset", "tokenize", "encode_captions", "random_masks", "clip_loss", "swap_attribute",
+__all__ = ["make_dataset", "tokenize", "encode_captions", "random_masks", "clip_loss", "word_identity_loss",
+           "grounding_loss", "object_words", "swap_attribute",
            "drop_attribute", "hole_captions", "vae_loss", "locality_gap", "edge_weights", "unet_loss", "export",
            "export_variants", "main"]

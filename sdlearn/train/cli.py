@@ -63,6 +63,13 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--ckpt-every", type=int, default=run.ckpt_every)
     parser.add_argument("--partial-captions", type=float, default=unet.partial_captions,
                         help="share of U-Net samples whose caption leaves out one colour or shape word")
+    parser.add_argument("--p-two", type=float, default=unet.p_two,
+                        help="share of two-object scenes in the U-Net's training data")
+    parser.add_argument("--grounding-weight", type=float, default=unet.grounding_weight,
+                        help="weight of the U-Net's grounding term: each object's pixels attend to its words "
+                             "(0: off, as real Stable Diffusion)")
+    parser.add_argument("--identity-weight", type=float, default=clip.identity_weight,
+                        help="weight of CLIP's word-identity term: each word's output state names its word (0: off)")
     parser.add_argument("--vae-edge-weight", type=float, default=vae.edge_weight,
                         help="extra weight of the VAE's squared error at edges (0: plain MSE)")
     parser.add_argument("--vae-local-weight", type=float, default=vae.local_weight,
@@ -83,11 +90,13 @@ def stages_from_args(args: argparse.Namespace) -> dict[str, Stage]:
     """
     replace = dataclasses.replace
     return {
-        "clip": replace(ClipStage(), steps=args.clip_steps, batch=args.clip_batch, n_scenes=args.n_train),
+        "clip": replace(ClipStage(), steps=args.clip_steps, batch=args.clip_batch, n_scenes=args.n_train,
+                        identity_weight=args.identity_weight),
         "vae": replace(VaeStage(), steps=args.vae_steps, batch=args.vae_batch, n_scenes=args.n_train,
                        edge_weight=args.vae_edge_weight, local_weight=args.vae_local_weight, bf16=args.vae_bf16),
         "unet": replace(UNetStage(), steps=args.unet_steps, batch=args.unet_batch, n_scenes=args.n_train,
-                        partial_captions=args.partial_captions),
+                        partial_captions=args.partial_captions, p_two=args.p_two,
+                        grounding_weight=args.grounding_weight),
         "depth": replace(DepthStage(), steps=args.depth_steps, batch=args.variant_batch, n_scenes=args.n_variant),
         "unet_depth": replace(DepthUNetStage(), steps=args.variant_unet_steps, batch=args.unet_batch,
                               n_scenes=args.n_variant),

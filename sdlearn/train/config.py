@@ -74,6 +74,7 @@ class ClipStage(Stage):
     generator_seed: int = 0
     loss_window: int = 50
     negatives_seed: int = 0  # numpy generator that picks the word each hard negative swaps
+    identity_weight: float = 0.0  # weight of the word-identity term: every word's output state must name its word
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,8 @@ class UNetStage(Stage):
     partial_captions: float = 0.2  # share of samples whose caption leaves out one colour or shape word
     partial_seed: int = 21  # numpy generator that picks the word each partial caption leaves out
     partial_colour_rate: float = 2 / 3  # a partial caption leaves out a colour this often, a shape otherwise
+    p_two: float = 0.3  # share of two-object scenes in its training data
+    grounding_weight: float = 0.0  # weight of the grounding term on its cross-attention maps (train/grounding.py)
 
 
 @dataclass(frozen=True)

@@ -9,10 +9,15 @@ from tqdm.auto import tqdm
 from ..data import Scene, World
 from ..images import to_pixels
 
-__all__ = ["make_dataset", "scenes", "tokenize", "encode_captions", "encode_latents", "random_masks"]
+__all__ = ["make_scenes", "make_dataset", "scenes", "tokenize", "encode_captions", "encode_latents", "random_masks"]
 
 
-def make_dataset(n: int, seed: int, split: str = "train", size: int = 64):
+def make_scenes(n: int, seed: int, split: str = "train", size: int = 64, p_two: float = World.P_TWO) -> list[Scene]:
+    """The first n scenes of the procedural world with this seed, split, size and share of two-object scenes."""
+    return World(size=size, seed=seed, split=split, p_two=p_two).batch(0, n)
+
+
+def make_dataset(n: int, seed: int, split: str = "train", size: int = 64, p_two: float = World.P_TWO):
     """n scenes from the procedural world, as pictures and captions.
 
     Args:
@@ -20,11 +25,11 @@ def make_dataset(n: int, seed: int, split: str = "train", size: int = 64):
         seed: the world's seed.
         split: "train", or a held-out split of `sdlearn.data.World`.
         size: the pictures' side in pixels.
+        p_two: the share of two-object scenes.
     Returns:
         (uint8 images (n, size, size, 3), list of n captions).
     """
-    world = World(size=size, seed=seed, split=split)
-    batch = world.batch(0, n)
+    batch = make_scenes(n, seed, split, size, p_two)
     return np.stack([s.image for s in batch]), [s.caption for s in batch]
 
 

@@ -28,7 +28,7 @@ def export(out, folder, overwrite: bool = False):
         force_fp32_config(folder / sub)
     AutoencoderKL.from_pretrained(final_folder(out, "vae")).save_pretrained(folder / "vae")
     UNet2DConditionModel.from_pretrained(final_folder(out, "unet")).half().save_pretrained(folder / "unet")
-    tinysd.make_scheduler().save_pretrained(folder / "scheduler")
+    tinysd.shipped_scheduler().save_pretrained(folder / "scheduler")
     tinysd.write_model_index(folder)
     times = pathlib.Path(out, "times.json")
     if times.exists():
@@ -49,7 +49,7 @@ def export_variants(out, folder, overwrite: bool = False):
         for part in ("vae", "text_encoder", "tokenizer"):
             os.symlink(os.path.join("..", folder.name, part), target / part)
         UNet2DConditionModel.from_pretrained(final_folder(out, stage)).half().save_pretrained(target / "unet")
-        tinysd.make_scheduler().save_pretrained(target / "scheduler")
+        tinysd.shipped_scheduler().save_pretrained(target / "scheduler")
         parts = {}
         if stage == "unet_depth":
             DPTForDepthEstimation.from_pretrained(final_folder(out, "depth")).save_pretrained(target / "depth_estimator")

@@ -6,10 +6,11 @@ import torch.nn.functional as F
 
 from ..noising import q_sample, snr
 
-__all__ = ["clip_loss", "edge_weights", "vae_loss", "locality_gap", "unet_loss"]
+__all__ = ["clip_loss", "word_identity_loss", "edge_weights", "vae_loss", "locality_gap", "unet_loss"]
 
 
-def clip_loss(model, pixels: torch.Tensor, input_ids: torch.Tensor, negative_ids: torch.Tensor | None = None):
+def clip_loss(model, pixels: torch.Tensor, input_ids: torch.Tensor, negative_ids: torch.Tensor | None = None,
+              return_text_states: bool = False):
     """Symmetric cross-entropy over the batch's image-text similarity matrix.
 
     Row i should pick caption i among all captions in the batch (the in-batch negatives), and
@@ -21,15 +22,39 @@ def clip_loss(model, pixels: torch.Tensor, input_ids: torch.Tensor, negative_ids
         pixels: images (B, 3, H, W) in [-1, 1].
         input_ids: their captions' token ids (B, 77).
         negative_ids: optional extra captions' token ids (K, 77).
+        return_text_states: also return the text tower's output states of the B captions (B, 77, D).
     Returns:
-        The loss, a scalar tensor.
+        The loss, a scalar tensor (and the states).
     """
     n = len(input_ids)
     texts = input_ids if negative_ids is None else torch.cat([input_ids, negative_ids])
     out = model(input_ids=texts, pixel_values=pixels)
     logits = out.logits_per_image  # (B, B + negatives), already multiplied by the learned temperature
     target = torch.arange(n)
-    return (F.cross_entropy(logits, target) + F.cross_entropy(logits[:, :n].T, target)) / 2
+    loss = (F.cross_entropy(logits, target) + F.cross_entropy(logits[:, :n].T, target)) / 2
+    if return_text_states:
+        return loss, out.text_model_output.last_hidden_state[:n]
+    return loss
+
+
+def word_identity_loss(states: torch.Tensor, input_ids: torch.Tensor, head: torch.nn.Module,
+                       word_index: torch.Tensor) -> torch.Tensor:
+    """Every word's output state must name its word: cross-entropy of a linear `head` over the known words.
+
+    CLIP's contrastive loss reads only the end token's state, so nothing asks the other positions' states to
+    keep the word that stands there; a small text encoder then loses it (TinySD v0.4: the second object's
+    colour could be read back from its own word's state about as often as by chance). Stable Diffusion's
+    U-Net reads exactly those states, so this term keeps them.
+
+    Args:
+        states: the text tower's output states (B, 77, D), as the U-Net receives them.
+        input_ids: their token ids (B, 77).
+        head: a linear layer D -> number of known words.
+        word_index: (vocabulary size,) each token id's class, -100 for tokens left out (start, end, padding).
+    Returns:
+        The loss, a scalar tensor.
+    """
+    return F.cross_entropy(head(states).flatten(0, 1), word_index[input_ids].flatten(), ignore_index=-100)
 
 
 def edge_weights(pixels: torch.Tensor, strength: float) -> torch.Tensor:

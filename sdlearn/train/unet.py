@@ -7,19 +7,24 @@ from collections.abc import Callable
 import numpy as np
 import torch
 from diffusers import AutoencoderKL
+from diffusers.models.attention_processor import AttnProcessor2_0
 from transformers import CLIPTextModel
 
 from .. import tinysd
 from .captions import drop_attribute
 from .config import EMPTY_CAPTION_RATE, Run, UNetStage
-from .data import encode_captions, encode_latents, make_dataset, tokenize
+from .data import encode_captions, encode_latents, make_scenes, tokenize
+from .grounding import GroundingStore, grounding_loss, grounding_processors, object_coverage, word_indicators
 from .loop import EMA, final_folder, final_loss, log_time, run_stage
 from .losses import unet_loss
 
-__all__ = ["train_unet", "train_text_conditioned_unet", "frozen_encoders", "partial_or_empty", "alternative_or_empty"]
+__all__ = ["train_unet", "train_text_conditioned_unet", "frozen_encoders", "partial_or_empty", "alternative_or_empty",
+           "CAPTION", "ALTERNATIVE", "EMPTY"]
 
-# picks each sample's text states: (indices of the batch's scenes, generator) -> states (B, 77, D)
-PickStates = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
+# picks each sample's text states: (indices of the batch's scenes, generator) -> (states (B, 77, D), which (B,)),
+# where `which` says what each sample got: CAPTION, ALTERNATIVE (partial or hole caption) or EMPTY.
+PickStates = Callable[[torch.Tensor, torch.Generator], tuple[torch.Tensor, torch.Tensor]]
+CAPTION, ALTERNATIVE, EMPTY = 0, 1, 2
 
 
 def frozen_encoders(out) -> tuple[AutoencoderKL, CLIPTextModel]:
@@ -36,9 +41,11 @@ def partial_or_empty(text_states, partial_states, empty, partial_rate: float) ->
 
     def pick(idx, g):
         u = torch.rand(len(idx), generator=g)
-        states = torch.where((u < EMPTY_CAPTION_RATE + partial_rate).view(-1, 1, 1), partial_states[idx], text_states[idx])
+        partial = u < EMPTY_CAPTION_RATE + partial_rate
+        states = torch.where(partial.view(-1, 1, 1), partial_states[idx], text_states[idx])
         states[u < EMPTY_CAPTION_RATE] = empty
-        return states
+        which = torch.where(u < EMPTY_CAPTION_RATE, EMPTY, torch.where(partial, ALTERNATIVE, CAPTION))
+        return states, which
 
     return pick
 
@@ -50,17 +57,22 @@ def alternative_or_empty(text_states, empty, alt_states=None, has_alt=None, alt_
 
     def pick(idx, g):
         states = text_states[idx].clone()
+        which = torch.full((len(idx),), CAPTION)
         if alt_states is not None:
             use = has_alt[idx] & (torch.rand(len(idx), generator=g) < alt_rate)
             states[use] = alt_states[idx][use]
-        states[torch.rand(len(idx), generator=g) < EMPTY_CAPTION_RATE] = empty
-        return states
+            which[use] = ALTERNATIVE
+        empty_now = torch.rand(len(idx), generator=g) < EMPTY_CAPTION_RATE
+        states[empty_now] = empty
+        which[empty_now] = EMPTY
+        return states, which
 
     return pick
 
 
 def train_text_conditioned_unet(stage, run: Run, accelerator, unet, latents, scale: float, pick_states: PickStates,
-                                extra_fn=None, weight_fn=None, x0_fn=None, x0_weight: float = 0.0) -> None:
+                                extra_fn=None, weight_fn=None, x0_fn=None, x0_weight: float = 0.0,
+                                grounding=None) -> None:
     """Train `unet` (its initial weights) with `unet_loss` and keep an EMA of its weights, saved as the stage's model.
 
     Each step draws, from one generator and in this order: the batch's scene indices `idx`; the latent
@@ -78,26 +90,42 @@ def train_text_conditioned_unet(stage, run: Run, accelerator, unet, latents, sca
         extra_fn: `extra_fn(idx, g)` -> the extra input channels of the batch (B, C, h, w), or None.
         weight_fn: `weight_fn(idx)` -> per-position loss weights (B, 1, h, w), or None (see `unet_loss`).
         x0_fn: `x0_fn(idx)` -> positions (B, 1, h, w) whose clean-latent error counts `x0_weight`, or None.
+        grounding: None, or (weight, coverage (N, 2, h, w), words (N, 2 captions, 2 objects, 77)): adds
+            `weight` times `grounding_loss` on the cross-attention maps (words of the caption, or of the
+            alternative caption, each sample was given; none for the empty prompt).
     """
     mean, std = latents
-    abar = tinysd.make_scheduler().alphas_cumprod
+    abar = tinysd.shipped_scheduler().alphas_cumprod
     ema = EMA(unet, stage.ema_decay)
     g = torch.Generator().manual_seed(run.seed + stage.generator_seed + accelerator.process_index)
+    store = None
+    if grounding is not None:
+        store = GroundingStore()
+        unet.set_attn_processor(grounding_processors(unet, store))
 
     def step_fn(m, step):
         idx = torch.randint(0, len(mean), (stage.batch,), generator=g)
         latents = (mean[idx] + std[idx] * torch.randn(mean[idx].shape, generator=g)) * scale
-        states = pick_states(idx, g)
+        states, which = pick_states(idx, g)
+        if store is not None:
+            store.clear()
         loss = unet_loss(m, latents, states, abar, g, extra=None if extra_fn is None else extra_fn(idx, g),
                          weight_map=None if weight_fn is None else weight_fn(idx),
                          x0_map=None if x0_fn is None else x0_fn(idx), x0_weight=x0_weight)
+        shown = loss.item()
+        if store is not None:
+            weight, coverage, words = grounding
+            given = words[idx, which.clamp(max=ALTERNATIVE)]  # (B, 2, 77): the words of the caption each got
+            loss = loss + weight * grounding_loss(store, coverage[idx], given, (which != EMPTY).float())
         if step > 0:
             ema.update(accelerator.unwrap_model(m), step)
-        return loss, loss.item()
+        return loss, shown
 
     t0 = time.time()
     unet, losses = run_stage(stage, run, accelerator, unet, step_fn, extra_state=(ema,))
     ema.update(unet, stage.steps)
+    if store is not None:
+        ema.shadow.set_attn_processor(AttnProcessor2_0())  # diffusers' default, as the U-Net is loaded
     ema.shadow.save_pretrained(final_folder(run.out, stage.name))
     log_time(run.out, stage.name, time.time() - t0, final_loss=final_loss(losses, stage.loss_window))
 
@@ -105,7 +133,8 @@ def train_text_conditioned_unet(stage, run: Run, accelerator, unet, latents, sca
 def train_unet(run: Run, stage: UNetStage, accelerator, tokenizer) -> None:
     """Train TinySD's text-to-image U-Net on the frozen VAE's latents and text encoder's states; save its EMA
     to `<out>/unet/final`."""
-    images, captions = make_dataset(stage.n_scenes, seed=run.seed + stage.data_seed)
+    scenes = make_scenes(stage.n_scenes, seed=run.seed + stage.data_seed, p_two=stage.p_two)
+    images, captions = np.stack([s.image for s in scenes]), [s.caption for s in scenes]
     vae, text_encoder = frozen_encoders(run.out)
     # Encode every image once: the latent distribution's mean and std, sampled afresh each step.
     latents = encode_latents(vae, images, disable=not accelerator.is_main_process)
@@ -116,7 +145,13 @@ def train_unet(run: Run, stage: UNetStage, accelerator, tokenizer) -> None:
     partial = [drop_attribute(c, rng, "colour" if rng.random() < stage.partial_colour_rate else "shape") for c in captions]
     partial_states = encode_captions(text_encoder, tokenize(tokenizer, partial), desc="encoding partial captions")
     empty = encode_captions(text_encoder, tokenize(tokenizer, [""]), desc="encoding the empty prompt")
+    grounding = None
+    if stage.grounding_weight > 0:
+        words = torch.stack([word_indicators(scenes, captions, tokenizer), word_indicators(scenes, partial, tokenizer)], 1)
+        grounding = (stage.grounding_weight, object_coverage(scenes, latents[0].shape[-1]), words)
+    del scenes
     torch.manual_seed(run.seed + stage.init_seed)
     unet = tinysd.make_unet()
     train_text_conditioned_unet(stage, run, accelerator, unet, latents, vae.config.scaling_factor,
-                                partial_or_empty(text_states, partial_states, empty, stage.partial_captions))
+                                partial_or_empty(text_states, partial_states, empty, stage.partial_captions),
+                                grounding=grounding)

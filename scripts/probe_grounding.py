@@ -1,0 +1,159 @@
+"""Probe: fine-tune TinySD's U-Net with a grounding term on its cross-attention, then measure binding.
+
+    python scripts/probe_grounding.py --out runs/probe_ground --steps 800 --weight 0.1
+
+The term (per cross-attention layer, heads averaged): every latent pixel inside an object should put its
+attention mass on that object's words (size, colour, shape) -- loss (1 - mass)^2 -- and every background
+pixel on none of the objects' words -- loss mass^2. Measured on v0.4, its cross-attention is nearly flat
+(about 0.74 of each pixel's mass on the padding tokens), so the U-Net can only read the prompt as one
+global vector; this term makes it read each object's own words where the object is.
+`--weight 0` runs the same fine-tune without the term (the control). Writes `<out>/unet` and a
+TinySD folder `<out>/tinysd` with that U-Net (the other parts linked to the shipped ones).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import pathlib
+import time
+
+import torch
+import torch.nn.functional as F
+from diffusers import UNet2DConditionModel
+from transformers import CLIPTextModel
+
+from sdlearn import tinysd
+from sdlearn.attention import StoringAttnProcessor
+from sdlearn.data import SYNONYMS, World
+from sdlearn.text import word_positions
+from sdlearn.loading import load
+from sdlearn.noising import q_sample
+from sdlearn.train.data import encode_captions, encode_latents, tokenize
+
+
+def object_words(caption: str, objects, relation, tokenizer) -> list[list[int]]:
+    """Token positions of each object's size, colour and shape words in a world caption."""
+    words = word_positions(caption, tokenizer)
+    if relation is None:
+        parts = [words]
+    else:
+        key = "left" if relation == "left of" else "above"
+        cut = next(i for i, (w, _) in enumerate(words) if w == key)
+        parts = [words[:cut], words[cut:]]
+    out = []
+    for obj, part in zip(objects, parts):
+        names = set()
+        for attr in (obj.size, obj.colour, obj.shape):
+            names.update(SYNONYMS.get(attr, (attr,)))
+        out.append([i for w, span in part if w in names for i in span])
+    return out
+
+
+class GradStore:
+    """Keeps each cross-attention layer's probabilities with their graph (for a loss on them)."""
+
+    def __init__(self):
+        self.probs = []
+
+    def add(self, layer, probs, heads):
+        self.probs.append((probs, heads))
+
+
+def grounding_loss(store: GradStore, masks: torch.Tensor, words: torch.Tensor, use: torch.Tensor) -> torch.Tensor:
+    """masks (B, 2, H, W) object coverage; words (B, 2, T) 0/1 own-word indicators; use (B,) samples with captions."""
+    obj_loss, obj_n, bg_loss, bg_n = 0.0, 0.0, 0.0, 0.0
+    for probs, heads in store.probs:
+        bh, hw, T = probs.shape
+        b = bh // heads
+        side = int(hw ** 0.5)
+        p = probs.view(b, heads, hw, T).mean(1)  # (B, hw, T)
+        cover = F.adaptive_avg_pool2d(masks, side).flatten(2)  # (B, 2, hw)
+        own = torch.einsum("bpt,bkt->bkp", p, words)  # (B, 2, hw): mass on each object's words
+        any_words = own.sum(1)
+        obj = (cover >= 0.5).float() * use.view(-1, 1, 1)
+        bg = (cover.sum(1) < 0.1).float() * use.view(-1, 1)
+        obj_loss = obj_loss + ((1 - own) ** 2 * obj).sum()
+        bg_loss = bg_loss + (any_words ** 2 * bg).sum()
+        obj_n, bg_n = obj_n + obj.sum(), bg_n + bg.sum()
+    return obj_loss / obj_n.clamp(min=1) + bg_loss / bg_n.clamp(min=1)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--steps", type=int, default=800)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--lr", type=float, default=2e-4)
+    ap.add_argument("--weight", type=float, default=0.05)
+    ap.add_argument("--p-two", type=float, default=0.6)
+    ap.add_argument("--n", type=int, default=8000)
+    ap.add_argument("--from-scratch", action="store_true")
+    ap.add_argument("--clip", default=None, help="a CLIPModel folder whose text tower replaces the text encoder")
+    args = ap.parse_args()
+    out = pathlib.Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    parts = load()
+    tok, te, vae = parts.tokenizer, parts.text_encoder, parts.vae
+    if args.clip:
+        te = CLIPTextModel.from_pretrained(args.clip).eval()
+        te.save_pretrained(out / "text_encoder")
+    scenes = World(seed=77, p_two=args.p_two).batch(0, args.n)
+    import numpy as np
+
+    mean, std = encode_latents(vae, np.stack([s.image for s in scenes]))
+    states = encode_captions(te, tokenize(tok, [s.caption for s in scenes]))
+    empty = encode_captions(te, tokenize(tok, [""]))
+    T = tok.model_max_length
+    words = torch.zeros(args.n, 2, T)
+    masks = torch.zeros(args.n, 2, 64, 64)
+    for i, s in enumerate(scenes):
+        for k, pos in enumerate(object_words(s.caption, s.objects, s.relation, tok)):
+            words[i, k, pos] = 1
+            masks[i, k] = torch.from_numpy(s.masks[k].astype("float32"))
+    if args.from_scratch:
+        torch.manual_seed(0)
+        unet = tinysd.make_unet()
+    else:
+        unet = UNet2DConditionModel.from_pretrained(os.path.join(tinysd.DEFAULT_FOLDER, "unet"))
+    unet.train()
+    store = GradStore()
+    original = unet.attn_processors
+    unet.set_attn_processor({name: (StoringAttnProcessor(store, name) if name.endswith("attn2.processor") else proc)
+                             for name, proc in original.items()})
+    opt = torch.optim.AdamW(unet.parameters(), lr=args.lr, weight_decay=0.0)
+    abar = tinysd.shipped_scheduler().alphas_cumprod
+    scale = vae.config.scaling_factor
+    g = torch.Generator().manual_seed(0)
+    t0 = time.time()
+    for step in range(args.steps):
+        idx = torch.randint(0, args.n, (args.batch,), generator=g)
+        z0 = (mean[idx] + std[idx] * torch.randn(mean[idx].shape, generator=g)) * scale
+        use = torch.rand(args.batch, generator=g) >= 0.1
+        text = torch.where(use.view(-1, 1, 1), states[idx], empty)
+        noise = torch.randn(z0.shape, generator=g)
+        t = torch.randint(0, 1000, (args.batch,), generator=g)
+        store.probs.clear()
+        pred = unet(q_sample(z0, noise, t, abar), t, encoder_hidden_states=text).sample
+        mse = F.mse_loss(pred, noise)
+        ground = grounding_loss(store, masks[idx], words[idx], use.float())
+        loss = mse + args.weight * ground
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
+        opt.step()
+        if step % 50 == 0 or step == args.steps - 1:
+            print(f"step {step} mse {mse.item():.4f} ground {ground.item():.4f} {time.time() - t0:.0f}s", flush=True)
+    unet.set_attn_processor(original)
+    unet.save_pretrained(out / "unet")
+    folder = out / "tinysd"
+    folder.mkdir(exist_ok=True)
+    for item in pathlib.Path(tinysd.DEFAULT_FOLDER).iterdir():
+        link = folder / item.name
+        if not link.exists():
+            own = out / item.name
+            link.symlink_to(own.resolve() if item.name in ("unet", "text_encoder") and own.exists() else item.resolve())
+    print(f"done in {time.time() - t0:.0f}s; folder {folder}")
+
+
+if __name__ == "__main__":
+    main()
