@@ -13,6 +13,7 @@ TinySD folder `<out>/tinysd` with that U-Net (the other parts linked to the ship
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import pathlib
 import time
@@ -87,6 +88,7 @@ def main():
     ap.add_argument("--weight", type=float, default=0.05)
     ap.add_argument("--p-two", type=float, default=0.6)
     ap.add_argument("--n", type=int, default=8000)
+    ap.add_argument("--ema", type=float, default=0.0, help="keep an EMA of the weights with this decay (0: none)")
     ap.add_argument("--from-scratch", action="store_true")
     ap.add_argument("--clip", default=None, help="a CLIPModel folder whose text tower replaces the text encoder")
     args = ap.parse_args()
@@ -121,9 +123,17 @@ def main():
     unet.set_attn_processor({name: (StoringAttnProcessor(store, name) if name.endswith("attn2.processor") else proc)
                              for name, proc in original.items()})
     opt = torch.optim.AdamW(unet.parameters(), lr=args.lr, weight_decay=0.0)
+    warmup = 200 if args.from_scratch else 1
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(s, args.steps) / args.steps)))
     abar = tinysd.shipped_scheduler().alphas_cumprod
     scale = vae.config.scaling_factor
     g = torch.Generator().manual_seed(0)
+    ema = None
+    if args.ema > 0:
+        import copy
+
+        ema = copy.deepcopy(unet).eval().requires_grad_(False)
     t0 = time.time()
     for step in range(args.steps):
         idx = torch.randint(0, args.n, (args.batch,), generator=g)
@@ -141,9 +151,16 @@ def main():
         loss.backward()
         torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
         opt.step()
+        sched.step()
+        if ema is not None:
+            with torch.no_grad():
+                for pe, pu in zip(ema.parameters(), unet.parameters()):
+                    pe.lerp_(pu, 1 - min(args.ema, (1 + step) / (10 + step)))
         if step % 50 == 0 or step == args.steps - 1:
             print(f"step {step} mse {mse.item():.4f} ground {ground.item():.4f} {time.time() - t0:.0f}s", flush=True)
     unet.set_attn_processor(original)
+    if ema is not None:
+        unet = ema
     unet.save_pretrained(out / "unet")
     folder = out / "tinysd"
     folder.mkdir(exist_ok=True)
