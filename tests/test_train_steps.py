@@ -1,4 +1,5 @@
 """One training step of each TinySD component runs, and a few steps on one tiny batch lower its loss."""
+import numpy as np
 import pytest
 import torch
 
@@ -323,16 +324,26 @@ def test_grounding_loss_is_zero_for_attention_on_the_right_words_and_teaches_it(
     assert none.item() == 0  # empty-prompt samples are left out
 
 
-def test_word_identity_term_teaches_the_states_to_name_their_words():
-    from sdlearn.train.clip import ClipWithWordHead, word_classes
+def test_word_terms_teach_the_states_to_name_their_words_and_their_objects():
+    from sdlearn.train.clip import ClipWithWordHead, attribute_labels, word_classes
 
     torch.manual_seed(0)
-    pixels, ids = _images_and_ids()
-    index, n_words = word_classes(ids, tinysd.build_tokenizer())
+    tok = tinysd.build_tokenizer()
+    scenes = train.make_scenes(8, seed=0, p_two=1.0)
+    captions = [s.caption for s in scenes]
+    pixels, ids = to_pixels(np.stack([s.image for s in scenes])), train.tokenize(tok, captions)
+    index, n_words = word_classes(ids, tok)
+    colour_of, shape_of = attribute_labels(scenes, captions, tok)
     assert 5 < n_words < 60 and (index[ids[:, 0]] == -100).all()
+    # the second object's colour word is labelled with the second object's colour
+    second = scenes[0].objects[1]
+    from sdlearn.data import COLOURS
+
+    assert (colour_of[0] == list(COLOURS).index(second.colour)).sum() >= 2
     model = ClipWithWordHead(tinysd.make_clip(), n_words)
-    losses = _fit(model, lambda: model(pixels, ids, None, index)[1], steps=10, lr=5e-3)
-    assert losses[-1] < 0.5 * losses[0]
+    for k in (1, 2):
+        losses = _fit(model, lambda: model(pixels, ids, None, index, colour_of, shape_of)[k], steps=10, lr=5e-3)
+        assert losses[-1] < 0.6 * losses[0], (k, losses)
 
 
 def test_pickers_say_which_caption_each_sample_got():

@@ -9,8 +9,9 @@ Stages run in order and each is skipped once finished:
 1. clip          a small CLIPModel trained contrastively on (image, caption) pairs with in-batch
                  negatives (Radford et al. 2021), plus one hard negative per image (its caption
                  with a shape or colour swapped). Its text tower becomes the frozen text encoder.
-                 Optional (`identity_weight`): a word-identity term so that every word's output state
-                 still names its word (the contrastive loss reads only the end token's).
+                 Optional (`identity_weight`, `attribute_weight`): word terms so that every word's output
+                 state still names its word, and an object's words its colour and shape (the contrastive
+                 loss reads only the end token's state).
 2. vae           AutoencoderKL trained to reconstruct images through an 8x8x4 latent
                  (MSE weighted towards edges, so small shapes keep their corners, + a small
                  KL term, Rombach et al. 2022); then its scaling factor is measured so that
@@ -46,12 +47,12 @@ script on several GPUs or machines. Checkpoints are written every `--ckpt-every`
 """
 from .captions import drop_attribute, hole_captions, swap_attribute
 from .cli import main
-from .data import encode_captions, make_dataset, random_masks, tokenize
+from .data import encode_captions, make_dataset, make_scenes, random_masks, tokenize
 from .exporting import export, export_variants
 from .grounding import grounding_loss, object_words
 from .losses import clip_loss, edge_weights, locality_gap, unet_loss, vae_loss, word_identity_loss
 
-__all__ = ["make_dataset", "tokenize", "encode_captions", "random_masks", "clip_loss", "word_identity_loss",
+__all__ = ["make_scenes", "make_dataset", "tokenize", "encode_captions", "random_masks", "clip_loss", "word_identity_loss",
            "grounding_loss", "object_words", "swap_attribute",
            "drop_attribute", "hole_captions", "vae_loss", "locality_gap", "edge_weights", "unet_loss", "export",
            "export_variants", "main"]

@@ -70,6 +70,9 @@ def make_parser() -> argparse.ArgumentParser:
                              "(0: off, as real Stable Diffusion)")
     parser.add_argument("--identity-weight", type=float, default=clip.identity_weight,
                         help="weight of CLIP's word-identity term: each word's output state names its word (0: off)")
+    parser.add_argument("--attribute-weight", type=float, default=clip.attribute_weight,
+                        help="weight of CLIP's attribute term: each object word's state names its object's colour "
+                             "and shape (0: off)")
     parser.add_argument("--vae-edge-weight", type=float, default=vae.edge_weight,
                         help="extra weight of the VAE's squared error at edges (0: plain MSE)")
     parser.add_argument("--vae-local-weight", type=float, default=vae.local_weight,
@@ -91,7 +94,7 @@ def stages_from_args(args: argparse.Namespace) -> dict[str, Stage]:
     replace = dataclasses.replace
     return {
         "clip": replace(ClipStage(), steps=args.clip_steps, batch=args.clip_batch, n_scenes=args.n_train,
-                        identity_weight=args.identity_weight),
+                        identity_weight=args.identity_weight, attribute_weight=args.attribute_weight),
         "vae": replace(VaeStage(), steps=args.vae_steps, batch=args.vae_batch, n_scenes=args.n_train,
                        edge_weight=args.vae_edge_weight, local_weight=args.vae_local_weight, bf16=args.vae_bf16),
         "unet": replace(UNetStage(), steps=args.unet_steps, batch=args.unet_batch, n_scenes=args.n_train,
