@@ -25,58 +25,11 @@ from transformers import CLIPTextModel
 
 from sdlearn import tinysd
 from sdlearn.attention import StoringAttnProcessor
-from sdlearn.data import SYNONYMS, World
-from sdlearn.text import word_positions
+from sdlearn.data import World
+from sdlearn.train.grounding import GroundingStore, grounding_loss, object_words
 from sdlearn.loading import load
 from sdlearn.noising import q_sample
 from sdlearn.train.data import encode_captions, encode_latents, tokenize
-
-
-def object_words(caption: str, objects, relation, tokenizer) -> list[list[int]]:
-    """Token positions of each object's size, colour and shape words in a world caption."""
-    words = word_positions(caption, tokenizer)
-    if relation is None:
-        parts = [words]
-    else:
-        key = "left" if relation == "left of" else "above"
-        cut = next(i for i, (w, _) in enumerate(words) if w == key)
-        parts = [words[:cut], words[cut:]]
-    out = []
-    for obj, part in zip(objects, parts):
-        names = set()
-        for attr in (obj.size, obj.colour, obj.shape):
-            names.update(SYNONYMS.get(attr, (attr,)))
-        out.append([i for w, span in part if w in names for i in span])
-    return out
-
-
-class GradStore:
-    """Keeps each cross-attention layer's probabilities with their graph (for a loss on them)."""
-
-    def __init__(self):
-        self.probs = []
-
-    def add(self, layer, probs, heads):
-        self.probs.append((probs, heads))
-
-
-def grounding_loss(store: GradStore, masks: torch.Tensor, words: torch.Tensor, use: torch.Tensor) -> torch.Tensor:
-    """masks (B, 2, H, W) object coverage; words (B, 2, T) 0/1 own-word indicators; use (B,) samples with captions."""
-    obj_loss, obj_n, bg_loss, bg_n = 0.0, 0.0, 0.0, 0.0
-    for probs, heads in store.probs:
-        bh, hw, T = probs.shape
-        b = bh // heads
-        side = int(hw ** 0.5)
-        p = probs.view(b, heads, hw, T).mean(1)  # (B, hw, T)
-        cover = F.adaptive_avg_pool2d(masks, side).flatten(2)  # (B, 2, hw)
-        own = torch.einsum("bpt,bkt->bkp", p, words)  # (B, 2, hw): mass on each object's words
-        any_words = own.sum(1)
-        obj = (cover >= 0.5).float() * use.view(-1, 1, 1)
-        bg = (cover.sum(1) < 0.1).float() * use.view(-1, 1)
-        obj_loss = obj_loss + ((1 - own) ** 2 * obj).sum()
-        bg_loss = bg_loss + (any_words ** 2 * bg).sum()
-        obj_n, bg_n = obj_n + obj.sum(), bg_n + bg.sum()
-    return obj_loss / obj_n.clamp(min=1) + bg_loss / bg_n.clamp(min=1)
 
 
 def main():
@@ -118,7 +71,7 @@ def main():
     else:
         unet = UNet2DConditionModel.from_pretrained(os.path.join(tinysd.DEFAULT_FOLDER, "unet"))
     unet.train()
-    store = GradStore()
+    store = GroundingStore()
     original = unet.attn_processors
     unet.set_attn_processor({name: (StoringAttnProcessor(store, name) if name.endswith("attn2.processor") else proc)
                              for name, proc in original.items()})
