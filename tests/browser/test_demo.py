@@ -3,7 +3,9 @@ from browser_helpers import images_near, screenshot, set_slider, wait_for_new_im
 
 
 def open_app(page, voila):
-    page.goto(voila.url)
+    # Voila runs the whole demo notebook (loading TinySD) before the page's load event; on a busy CI
+    # machine that takes longer than Playwright's 30 s default, so wait for the response only.
+    page.goto(voila.url, wait_until="commit", timeout=180_000)
     page.wait_for_selector(".sdlearn-app", timeout=180_000)
 
 

@@ -22,7 +22,7 @@ ERRORS = """() => window.jupyterapp.shell.currentWidget.content.widgets
 
 
 def run_lesson(page, lab, name: str):
-    page.goto(f"{lab.url}/lab/tree/{name}?token={TOKEN}")
+    page.goto(f"{lab.url}/lab/tree/{name}?token={TOKEN}", timeout=120_000)
     page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
                            " && window.jupyterapp.shell.currentWidget.sessionContext"
                            " && window.jupyterapp.shell.currentWidget.sessionContext.isReady", timeout=120_000)
