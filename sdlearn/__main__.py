@@ -57,6 +57,9 @@ def _parser():
             sp.add_argument("--guidance-outside", type=float, default=None,
                             help="guidance scale outside the mask (default: --guidance everywhere, as diffusers; "
                                  "1.0 keeps the outside closer to the input; not in diffusers)")
+            sp.add_argument("--paste-back", action="store_true",
+                            help="put the input's pixels back outside the mask after decoding (as diffusers' "
+                                 "apply_overlay and most inpainting UIs); off: the outside is the model's own")
     return p
 
 
@@ -80,7 +83,8 @@ def main(argv=None) -> int:
                 result = pipelines.image_to_image(parts, args.prompt, image, strength=args.strength, **kw)
             elif args.command == "inpaint":
                 result = pipelines.inpaint(parts, args.prompt, image, Image.open(args.mask), strength=args.strength,
-                                           guidance_outside=args.guidance_outside, **kw)
+                                           guidance_outside=args.guidance_outside, paste_back=args.paste_back,
+                                           **kw)
             else:
                 result = pipelines.depth_to_image(parts, args.prompt, image, strength=args.strength, **kw)
     except (ValueError, TypeError, FileNotFoundError, ModelNotAvailableError, FloatingPointError) as e:

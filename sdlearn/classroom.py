@@ -101,6 +101,8 @@ class ClassroomApp:
         self.source = w.Dropdown(options=list(SOURCES), description="input", layout=layout, style=style)
         self.strength = w.FloatSlider(value=0.7, min=0.0, max=1.0, step=0.05, description="strength", style=style)
         self.mask = w.Dropdown(options=list(MASKS), description="mask", style=style)
+        self.paste_back = w.Checkbox(value=False, description="paste the input back outside the mask",
+                                     indent=False)
         self.button = w.Button(description="Generate", button_style="primary", icon="play")
         self.progress = w.IntProgress(value=0, min=0, max=1, description="progress", style=style)
         self.message = w.HTML(value="")
@@ -115,6 +117,7 @@ class ClassroomApp:
             w.HTML("<h2>sdlearn classroom demo</h2><p>Type a prompt, press <b>Generate</b>, then move the "
                    "<b>step</b> slider to watch the picture emerge from noise.</p>"),
             self.mode, self.prompt, w.HBox([self.steps, self.guidance]), self.seed, self.image_controls, self.mask,
+            self.paste_back,
             w.HBox([self.button, self.progress]), self.message, self.preview, self.result,
         ])
         self.view.add_class("sdlearn-app")
@@ -126,6 +129,7 @@ class ClassroomApp:
         mode = self.mode.value
         self.image_controls.layout.display = None if mode != "text to image" else "none"
         self.mask.layout.display = None if mode == "inpainting" else "none"
+        self.paste_back.layout.display = self.mask.layout.display
         if mode == "inpainting":
             self.strength.value = 1.0
         self._show_input()
@@ -199,7 +203,8 @@ class ClassroomApp:
                 else:
                     parts = self.inpaint_parts or self.parts
                     result = pipelines.inpaint(parts, prompt, image, MASKS[self.mask.value](self.size),
-                                               strength=float(self.strength.value), **kw)
+                                               strength=float(self.strength.value),
+                                               paste_back=bool(self.paste_back.value), **kw)
         except (ValueError, TypeError) as e:  # the pipelines' input checks say what to change
             self._say(html.escape(str(e)), error=True)
             return None

@@ -51,7 +51,7 @@ from .text import encode_prompt
 __all__ = ["Step", "Result", "text_to_image", "image_to_image", "inpaint", "depth_to_image", "check_inputs",
            "do_classifier_free_guidance", "encode_prompt_step", "randn_latents", "timesteps_for_strength",
            "noised_image_latents", "extra_step_kwargs", "step_x0", "record_attention_if",
-           "check_image_batch"]
+           "check_image_batch", "paste_outside"]
 
 
 @dataclass
@@ -330,7 +330,8 @@ def image_to_image(parts, prompt, image, strength: float = 0.8, num_inference_st
 def inpaint(parts, prompt, image, mask_image, strength: float = 1.0, num_inference_steps: int = 25,
             guidance_scale: float = 7.5, negative_prompt=None, generator=None, eta: float = 0.0,
             prompt_embeds=None, negative_prompt_embeds=None, record: bool = False, record_attention: bool = False,
-            progress: bool = True, on_step=None, guidance_outside: float | None = None) -> Result:
+            progress: bool = True, on_step=None, guidance_outside: float | None = None,
+            paste_back: bool = False) -> Result:
     """Repaint the white part of `mask_image`, two ways depending on the U-Net:
 
     - 9 input channels (an inpainting model): the U-Net sees the noisy latents, the mask and
@@ -344,6 +345,11 @@ def inpaint(parts, prompt, image, mask_image, strength: float = 1.0, num_inferen
             everywhere, as diffusers). Guidance amplifies whatever the prompt changes, outside the hole
             too; 1.0 there leaves the outside to the model's conditional prediction alone. Not part of
             diffusers' pipeline.
+        paste_back: after decoding, put the original pixels back outside the mask, as diffusers'
+            `image_processor.apply_overlay` (used with `padding_mask_crop`) and most inpainting UIs do.
+            Off by default: without it the outside shows what the model itself does to it (a latent
+            model cannot keep pixels more exactly than its VAE round trip); with it the outside is
+            exact but a seam can show at the mask's edge.
         The rest: as `image_to_image` (strength defaults to 1, as diffusers').
     Returns:
         A `Result` with images (B, H, W, 3) in [0, 1].
@@ -425,7 +431,25 @@ def inpaint(parts, prompt, image, mask_image, strength: float = 1.0, num_inferen
             if on_step is not None:
                 on_step(i, len(timesteps))
     # 8. Decode
-    return Result(decode_latents(parts.vae, latents), latents, steps, store)
+    images = decode_latents(parts.vae, latents)
+    # 9. Paste the original pixels back outside the mask (optional; diffusers' apply_overlay)
+    if paste_back:
+        images = paste_outside(images, pixels, mask)
+    return Result(images, latents, steps, store)
+
+
+def paste_outside(images: np.ndarray, pixels: torch.Tensor, mask: torch.Tensor) -> np.ndarray:
+    """Generated images inside the mask, the original pixels outside it.
+
+    Args:
+        images: (B, H, W, 3) in [0, 1], as decoded; pixels: the original (1 or B, 3, H, W) in [-1, 1];
+        mask: (1 or B, 1, H, W) of 0 and 1, 1 = repainted.
+    Returns:
+        (B, H, W, 3) in [0, 1]; outside the mask exactly the original's pixels (as uint8 round trips).
+    """
+    original = ((pixels.float() + 1) / 2).clamp(0, 1).permute(0, 2, 3, 1).numpy()
+    keep = mask.permute(0, 2, 3, 1).numpy()
+    return (keep * images + (1 - keep) * original).astype(images.dtype)
 
 
 # ---------------------------------------------------------------- depth to image

@@ -1,4 +1,5 @@
 """The classroom demo's logic, kernel side (the browser side is in tests/browser/test_demo.py)."""
+import numpy as np
 import pytest
 
 import sdlearn
@@ -58,3 +59,20 @@ def test_inpainting_uses_the_nine_channel_model(app):
     app.generate()
     assert "9-channel" in app.message.value
     app.mode.value = "text to image"
+
+
+def test_paste_back_box_shows_in_inpainting_and_keeps_the_input_outside_the_mask(app):
+    app.mode.value = "inpainting"
+    assert app.paste_back.layout.display is None
+    app.prompt.value = "a red circle"
+    app.paste_back.value = True
+    try:
+        result = app.generate()
+    finally:
+        app.paste_back.value = False
+        app.mode.value = "text to image"
+    assert result is not None, app.message.value
+    assert app.paste_back.layout.display == "none"
+    image = SOURCES[app.source.value](app.size)
+    outside = np.asarray(MASKS[app.mask.value](app.size)) < 128
+    assert ((result.images[0] * 255).round().astype(np.uint8)[outside] == np.asarray(image)[outside]).all()

@@ -136,6 +136,11 @@ def test_cli_inpaint_guidance_outside(tmp_path, capsys, tmp_path_factory):
     assert np.array_equal(same, default) and not np.array_equal(one, default)
     assert main(["inpaint", "a blue box", *common, "--guidance-outside", "-1", "-o", str(tmp_path / "bad.png")]) == 2
     assert "guidance_outside" in capsys.readouterr().err
+    pasted = tmp_path / "pasted.png"
+    assert main(["inpaint", "a blue box", *common, "--paste-back", "-o", str(pasted)]) == 0
+    outside = scene.masks[0] < 0.5
+    assert np.array_equal(np.asarray(Image.open(pasted))[outside], scene.image[outside])
+    assert not np.array_equal(default[outside], scene.image[outside])
 
 
 @pytest.mark.parametrize("module", ["sdlearn.__main__", "sdlearn.train", "sdlearn.eval"])

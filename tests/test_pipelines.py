@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 import torch
+from diffusers.image_processor import VaeImageProcessor
 from diffusers import (StableDiffusionDepth2ImgPipeline, StableDiffusionImg2ImgPipeline, StableDiffusionInpaintPipeline,
                        StableDiffusionPipeline)
 from PIL import Image
@@ -137,6 +138,23 @@ def test_guidance_outside_changes_the_guidance_only_outside_the_mask(tiny_inpain
     assert first[small].max() == 0 and first[~small].min() > 0
     with pytest.raises(ValueError, match="guidance_outside"):
         run(guidance_outside=-1.0)
+
+
+def test_paste_back_keeps_the_original_outside_as_diffusers_overlay_does(tiny_inpaint):
+    parts = swap_scheduler(tiny_inpaint, "ddim")
+    image, mask = _image(0)
+    run = lambda **kw: pipelines.inpaint(parts, "a green triangle", image, mask, num_inference_steps=3,
+                                         generator=torch.Generator().manual_seed(0), progress=False, **kw)
+    plain, pasted = run(), run(paste_back=True)
+    torch.testing.assert_close(plain.latents, pasted.latents)  # only the decoded pixels change
+    outside = np.asarray(mask) < 128
+    original = np.asarray(image)
+    ours = (pasted.images[0] * 255).round().astype(np.uint8)
+    assert (ours[outside] == original[outside]).all()
+    assert np.abs(plain.images[0][outside] * 255 - original[outside]).max() > 1  # without it the outside moves
+    assert np.array_equal(pasted.images[0][~outside], plain.images[0][~outside])
+    overlay = VaeImageProcessor().apply_overlay(mask, image, plain.pil[0])  # diffusers' own paste-back
+    assert np.abs(np.asarray(overlay).astype(int) - ours.astype(int)).max() <= 1
 
 
 def test_prompt_embeds_work_as_in_diffusers(tiny):
