@@ -63,11 +63,33 @@ def _parser():
     return p
 
 
+def open_image(path: str, flag: str) -> Image.Image:
+    """The image at `path`, loaded; a ValueError that says what to give if it is not one."""
+    try:
+        image = Image.open(path)
+        image.load()
+    except FileNotFoundError:
+        raise ValueError(f"{flag} {path}: no such file; check the path.") from None
+    except (IsADirectoryError, PermissionError) as e:
+        raise ValueError(f"{flag} {path}: cannot read it ({e.strerror}); give an image file.") from None
+    except (Image.UnidentifiedImageError, OSError, SyntaxError) as e:
+        raise ValueError(f"{flag} {path} is not an image PIL can read ({type(e).__name__}); give a PNG or JPEG "
+                         "file.") from None
+    return image
+
+
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     out = pathlib.Path(args.output)
     if out.exists() and not args.force:
         print(f"error: {out} already exists; choose another --output or pass --force to overwrite it.", file=sys.stderr)
+        return 2
+    if not out.parent.is_dir():
+        print(f"error: the folder {out.parent} does not exist; create it first (mkdir -p {out.parent}) or choose "
+              "another --output.", file=sys.stderr)
+        return 2
+    if out.suffix.lower() not in Image.registered_extensions():
+        print(f"error: {out} has no image file extension PIL can write; end it in .png or .jpg.", file=sys.stderr)
         return 2
     try:
         parts = load(args.model)
@@ -78,11 +100,11 @@ def main(argv=None) -> int:
         if args.command == "generate":
             result = pipelines.text_to_image(parts, args.prompt, height=args.height, width=args.width, **kw)
         else:
-            image = Image.open(args.image)
+            image = open_image(args.image, "--image")
             if args.command == "img2img":
                 result = pipelines.image_to_image(parts, args.prompt, image, strength=args.strength, **kw)
             elif args.command == "inpaint":
-                result = pipelines.inpaint(parts, args.prompt, image, Image.open(args.mask), strength=args.strength,
+                result = pipelines.inpaint(parts, args.prompt, image, open_image(args.mask, "--mask"), strength=args.strength,
                                            guidance_outside=args.guidance_outside, paste_back=args.paste_back,
                                            **kw)
             else:
@@ -90,7 +112,11 @@ def main(argv=None) -> int:
     except (ValueError, TypeError, FileNotFoundError, ModelNotAvailableError, FloatingPointError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    result.pil[0].save(out)
+    try:
+        result.pil[0].save(out)
+    except OSError as e:
+        print(f"error: could not write {out} ({e.strerror or e}); choose another --output.", file=sys.stderr)
+        return 2
     print(f"wrote {out}")
     return 0
 

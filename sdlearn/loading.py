@@ -90,6 +90,15 @@ def _hint(model: str, error: Exception) -> ModelNotAvailableError:
         "Without any download, the built-in tiny model works offline: unset SDLEARN_MODEL (or use model='tinysd').")
 
 
+def _damaged(folder: str, error: Exception) -> ModelNotAvailableError:
+    """The message for a local folder that is not a loadable model: missing parts or damaged files."""
+    first = str(error).splitlines()[0] if str(error) else ""
+    return ModelNotAvailableError(
+        f"could not load the model folder {folder} ({type(error).__name__}: {first.strip()}); a file in it is "
+        "missing, incomplete or damaged: copy the folder again, or write it anew with save_pretrained (a Stable "
+        "Diffusion folder has model_index.json and tokenizer, text_encoder, vae, unet and scheduler subfolders).")
+
+
 def load(model: str | os.PathLike | None = None, dtype: torch.dtype = torch.float32, device: str = "cpu") -> Components:
     """Load tokenizer, text encoder, VAE, U-Net and scheduler (plus the depth estimator when the
     folder has one), in eval mode.
@@ -126,10 +135,12 @@ def load(model: str | os.PathLike | None = None, dtype: torch.dtype = torch.floa
 
             depth_estimator = DPTForDepthEstimation.from_pretrained(name, subfolder="depth_estimator", dtype=dtype)
             feature_extractor = DPTImageProcessor.from_pretrained(name, subfolder="feature_extractor")
-    except (OSError, ValueError) as e:
+    except Exception as e:  # noqa: BLE001 - every loader's failure becomes one message with the fix
         if is_dir:
-            raise
-        raise _hint(name, e) from None
+            raise _damaged(name, e) from None
+        if isinstance(e, (OSError, ValueError)):
+            raise _hint(name, e) from None
+        raise
     parts = Components(name, tokenizer, text_encoder, vae, unet, scheduler, depth_estimator, feature_extractor)
     for m in (text_encoder, vae, unet, depth_estimator):
         if m is not None:

@@ -1,4 +1,6 @@
 """Bad input gets a clear error that says what to do; odd but valid input is converted."""
+import pathlib
+
 import numpy as np
 import pytest
 import torch
@@ -153,3 +155,31 @@ def test_every_command_line_prints_its_help(module, capsys):
         main(["--help"])
     assert exit_.value.code == 0
     assert "usage:" in capsys.readouterr().out
+
+
+def test_cli_bad_paths_and_damaged_models_get_one_line_messages(tmp_path, capsys, tmp_path_factory):
+    from sdlearn.__main__ import main
+
+    model = write_tiny_sd(tmp_path_factory.mktemp("tiny-cli-bad"))
+    common = ["--model", str(model), "--steps", "1"]
+    # an output path in a folder that does not exist
+    assert main(["generate", "a red circle", *common, "-o", str(tmp_path / "no" / "such" / "x.png")]) == 2
+    err = capsys.readouterr().err
+    assert "does not exist" in err and "mkdir -p" in err and "Traceback" not in err
+    # an input that is not an image
+    text = tmp_path / "notes.txt"
+    text.write_text("not a picture")
+    assert main(["img2img", "a red circle", *common, "--image", str(text), "-o", str(tmp_path / "a.png")]) == 2
+    err = capsys.readouterr().err
+    assert "is not an image" in err and "PNG" in err
+    assert main(["img2img", "a red circle", *common, "--image", str(tmp_path / "missing.png"),
+                 "-o", str(tmp_path / "a.png")]) == 2
+    assert "no such file" in capsys.readouterr().err
+    # a model folder with a damaged weights file
+    weights = pathlib.Path(model) / "unet" / "diffusion_pytorch_model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    assert main(["generate", "a red circle", *common, "-o", str(tmp_path / "b.png")]) == 2
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "damaged" in errors[0] and "save_pretrained" in errors[0] and "Traceback" not in err
+    assert not (tmp_path / "a.png").exists() and not (tmp_path / "b.png").exists()
