@@ -1,11 +1,12 @@
 """Command line: generate with the hand-built pipelines.
 
-    python -m sdlearn generate "a red circle" --steps 25 --guidance 7.5 --seed 0 -o out.png
+    python -m sdlearn generate "a red circle" --steps 25 --guidance 3 --seed 0 -o out.png
     python -m sdlearn img2img "a blue square" --image sketch.png --strength 0.7 -o out.png
     python -m sdlearn inpaint "a green circle" --image scene.png --mask mask.png -o out.png
     python -m sdlearn depth "blue squares" --image scene.png -o out.png
 
-The model is TinySD unless --model or $SDLEARN_MODEL says otherwise. The same seed gives
+The model is TinySD unless --model or $SDLEARN_MODEL says otherwise; steps and guidance default to
+the model card's recommended values for TinySD and to diffusers' for other models. The same seed gives
 the same image, run after run. An existing output file is not overwritten without --force.
 """
 from __future__ import annotations
@@ -31,8 +32,10 @@ def _parser():
     def common(sp, default_model):
         sp.add_argument("prompt")
         sp.add_argument("--negative-prompt", default=None)
-        sp.add_argument("--steps", type=int, default=25, help="denoising steps (default 25)")
-        sp.add_argument("--guidance", type=float, default=7.5, help="classifier-free guidance scale (default 7.5)")
+        sp.add_argument("--steps", type=int, default=None,
+                        help="denoising steps (default: the model card's for TinySD, else diffusers' 50)")
+        sp.add_argument("--guidance", type=float, default=None,
+                        help="classifier-free guidance scale (default: the model card's for TinySD, else 7.5)")
         sp.add_argument("--seed", type=int, default=0)
         sp.add_argument("--scheduler", default=None, help="ddpm, ddim, euler, dpm++ or pndm (default: the model's)")
         sp.add_argument("--model", default=default_model, help="tinysd (default), a folder, or a hub id")
@@ -95,7 +98,9 @@ def main(argv=None) -> int:
         parts = load(args.model)
         if args.scheduler:
             swap_scheduler(parts, args.scheduler)
-        kw = dict(num_inference_steps=args.steps, guidance_scale=args.guidance, negative_prompt=args.negative_prompt,
+        steps = parts.recommended_steps if args.steps is None else args.steps
+        guidance = parts.recommended_guidance if args.guidance is None else args.guidance
+        kw = dict(num_inference_steps=steps, guidance_scale=guidance, negative_prompt=args.negative_prompt,
                   generator=torch.Generator().manual_seed(args.seed))
         if args.command == "generate":
             result = pipelines.text_to_image(parts, args.prompt, height=args.height, width=args.width, **kw)

@@ -94,8 +94,8 @@ class ClassroomApp:
         self.mode = w.ToggleButtons(options=MODES, value=MODES[0], description="mode", style=style)
         self.prompt = w.Text(value="a red circle on the left", placeholder="e.g. a blue square at the top",
                              description="prompt", layout=layout, style=style)
-        self.steps = w.IntSlider(value=20, min=1, max=LIMITS["steps"][1], description="steps", style=style)
-        self.guidance = w.FloatSlider(value=7.5, min=0.0, max=LIMITS["guidance"][1], step=0.5, description="guidance",
+        self.steps = w.IntSlider(value=min(self.parts.recommended_steps, LIMITS["steps"][1]), min=1, max=LIMITS["steps"][1], description="steps", style=style)
+        self.guidance = w.FloatSlider(value=self.parts.recommended_guidance, min=0.0, max=LIMITS["guidance"][1], step=0.5, description="guidance",
                                       style=style)
         self.seed = w.IntText(value=0, description="seed", style=style)
         self.source = w.Dropdown(options=list(SOURCES), description="input", layout=layout, style=style)

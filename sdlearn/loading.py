@@ -19,7 +19,7 @@ import diffusers
 import torch
 from transformers import CLIPTextModel, CLIPTokenizer, DPTForDepthEstimation
 
-from .tinysd import DEFAULT_FOLDER
+from .tinysd import DEFAULT_FOLDER, RECOMMENDED_GUIDANCE, RECOMMENDED_STEPS
 
 __all__ = ["Components", "ModelNotAvailableError", "load", "resolve_model", "SHIPPED"]
 
@@ -55,6 +55,16 @@ class Components:
     @property
     def is_tinysd(self) -> bool:
         return self.name in SHIPPED or pathlib.Path(self.name).resolve() in {p.resolve() for p in SHIPPED.values()}
+
+    @property
+    def recommended_guidance(self) -> float:
+        """The default guidance scale: TinySD's model card value for its folders, diffusers' 7.5 for other models."""
+        return RECOMMENDED_GUIDANCE if self.is_tinysd else 7.5
+
+    @property
+    def recommended_steps(self) -> int:
+        """The default number of denoising steps: TinySD's model card value, else diffusers' 50."""
+        return RECOMMENDED_STEPS if self.is_tinysd else 50
 
     def as_kwargs(self) -> dict:
         """Keyword arguments for a diffusers pipeline's constructor (safety checker off)."""

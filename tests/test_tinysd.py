@@ -135,3 +135,24 @@ def test_ddim_with_sample_clipping_would_fail_the_swap_test(shipped):
 def test_the_folder_with_only_the_prompt_draws_what_is_asked(shipped):
     """diffusers' defaults except for the model card's recommended guidance and steps."""
     assert _colours_right(shipped) >= 13
+
+
+def test_cli_and_classroom_default_to_the_model_cards_guidance_and_steps(tmp_path, tmp_path_factory):
+    from sdlearn.__main__ import main
+    from sdlearn.classroom import ClassroomApp
+
+    args = ["generate", "a red circle", "--seed", "4"]
+    assert main([*args, "-o", str(tmp_path / "default.png")]) == 0
+    assert main([*args, "--guidance", str(tinysd.RECOMMENDED_GUIDANCE), "--steps", str(tinysd.RECOMMENDED_STEPS),
+                 "-o", str(tmp_path / "recommended.png")]) == 0
+    assert main([*args, "--guidance", "7.5", "--steps", str(tinysd.RECOMMENDED_STEPS),
+                 "-o", str(tmp_path / "diffusers.png")]) == 0
+    read = lambda name: (tmp_path / name).read_bytes()
+    assert read("default.png") == read("recommended.png") != read("diffusers.png")
+    parts = sdlearn.load()
+    assert (parts.recommended_guidance, parts.recommended_steps) == (tinysd.RECOMMENDED_GUIDANCE,
+                                                                      tinysd.RECOMMENDED_STEPS)
+    other = sdlearn.load(write_tiny_sd(tmp_path_factory.mktemp("other")))
+    assert (other.recommended_guidance, other.recommended_steps) == (7.5, 50)  # diffusers' defaults elsewhere
+    app = ClassroomApp(parts, None)
+    assert (app.guidance.value, app.steps.value) == (tinysd.RECOMMENDED_GUIDANCE, tinysd.RECOMMENDED_STEPS)
