@@ -67,15 +67,24 @@ def train_latent_classifier(latents: torch.Tensor, labels: torch.Tensor, num_cla
 
 
 def classifier_guided_noise(noise_pred: torch.Tensor, z_t: torch.Tensor, t, classifier, label: int,
-                            scale: float, alphas_cumprod: torch.Tensor) -> torch.Tensor:
+                            scale: float, alphas_cumprod: torch.Tensor, prediction_type: str = "epsilon"
+                            ) -> torch.Tensor:
     """eps' = eps - scale * sqrt(1 - abar_t) * grad_z log p(label | z_t): nudge the noise estimate so the
-    step moves towards latents the classifier calls `label`."""
+    step moves towards latents the classifier calls `label`.
+
+    For a v-prediction U-Net (v = sqrt(abar_t) eps - sqrt(1 - abar_t) x0, at fixed x_t) the same shift of eps is
+    a shift of v by the shift / sqrt(abar_t); `prediction_type` is the scheduler's `config.prediction_type`.
+    """
+    if prediction_type not in ("epsilon", "v_prediction"):
+        raise ValueError(f"classifier guidance is written for epsilon or v prediction, not {prediction_type!r}.")
     with torch.enable_grad():
         z = z_t.detach().requires_grad_(True)
         t_tensor = torch.as_tensor(t).reshape(1)
         log_p = torch.log_softmax(classifier(z, t_tensor), dim=-1)[:, label].sum()
         grad = torch.autograd.grad(log_p, z)[0]
-    return noise_pred - scale * (1 - alphas_cumprod[int(t)]).sqrt() * grad
+    a = alphas_cumprod[int(t)]
+    shift = scale * (1 - a).sqrt() * grad
+    return noise_pred - (shift / a.sqrt() if prediction_type == "v_prediction" else shift)
 
 
 @torch.no_grad()
@@ -83,8 +92,12 @@ def sample_with_classifier_guidance(parts, classifier, label: int, scale: float,
                                     seed: int = 0, progress: bool = True):
     """Generate with the *unconditional* U-Net (empty prompt) steered only by a noisy-latent classifier.
 
-    Returns uint8 images (n, H, W, 3). parts.scheduler should be DDIM (it uses x_t in the DDPM scale).
+    Returns uint8 images (n, H, W, 3). The classifier reads x_t in the variance-preserving (DDPM) scale, so
+    parts.scheduler must keep that scale (DDIM, DDPM, PNDM; not Euler's sigma-scaled latents).
     """
+    if float(parts.scheduler.init_noise_sigma) != 1.0:
+        raise ValueError(f"{type(parts.scheduler).__name__} scales the latents by sigma; the classifier was trained on "
+                         "variance-preserving latents. Use swap_scheduler(parts, 'ddim').")
     empty, _ = encode_prompt([""] * n, parts.tokenizer, parts.text_encoder, do_classifier_free_guidance=False)
     side = parts.unet.config.sample_size
     latents = torch.randn((n, parts.unet.config.in_channels, side, side), generator=torch.Generator().manual_seed(seed))
@@ -94,6 +107,7 @@ def sample_with_classifier_guidance(parts, classifier, label: int, scale: float,
     for t in tqdm(parts.scheduler.timesteps, desc="classifier guidance", disable=not progress):
         noise_pred = parts.unet(parts.scheduler.scale_model_input(latents, t), t, encoder_hidden_states=empty).sample
         if scale:
-            noise_pred = classifier_guided_noise(noise_pred, latents, t, classifier, label, scale, abar)
+            noise_pred = classifier_guided_noise(noise_pred, latents, t, classifier, label, scale, abar,
+                                                 parts.scheduler.config.prediction_type)
         latents = parts.scheduler.step(noise_pred, t, latents).prev_sample
     return to_uint8(decode_latents(parts.vae, latents))

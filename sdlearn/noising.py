@@ -149,11 +149,20 @@ def signal_coefficient(abar: torch.Tensor) -> torch.Tensor:
 
 
 def x0_from_noise(scheduler, latents: torch.Tensor, noise_pred: torch.Tensor, t) -> torch.Tensor:
-    """x0 = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t): the clean sample a noise prediction implies.
+    """The clean sample a U-Net output implies, read with the scheduler's `prediction_type`.
 
-    `q_sample` solved for x0 (Ho et al. eq. 15; lucidrains' `predict_start_from_noise`). It holds for
-    variance-preserving latents, as DDIM, DDPM and PNDM keep them; `scheduler` is any diffusers scheduler
-    with `alphas_cumprod`.
+    epsilon: x0 = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t), `q_sample` solved for x0 (Ho et al. eq. 15;
+    lucidrains' `predict_start_from_noise`). v_prediction (SD 2.x-768): v = sqrt(abar_t) eps - sqrt(1 - abar_t) x0,
+    so x0 = sqrt(abar_t) x_t - sqrt(1 - abar_t) v (Salimans & Ho 2022). sample: the output is x0. It holds for
+    variance-preserving latents, as DDIM, DDPM and PNDM keep them; `scheduler` is any diffusers scheduler with
+    `alphas_cumprod`.
     """
-    a = scheduler.alphas_cumprod[int(t)]
-    return (latents - (1 - a).sqrt() * noise_pred) / a.sqrt()
+    a = scheduler.alphas_cumprod[int(t)].to(latents.dtype)
+    kind = getattr(scheduler.config, "prediction_type", "epsilon")
+    if kind == "epsilon":
+        return (latents - (1 - a).sqrt() * noise_pred) / a.sqrt()
+    if kind == "v_prediction":
+        return a.sqrt() * latents - (1 - a).sqrt() * noise_pred
+    if kind == "sample":
+        return noise_pred
+    raise ValueError(f"unknown prediction_type {kind!r}; expected epsilon, v_prediction or sample.")

@@ -68,3 +68,17 @@ def test_bad_inputs_raise_clear_errors():
         noising.q_sample(torch.zeros(2, 3), torch.zeros(2, 3), 1000, abar)
     with pytest.raises(ValueError, match="same shape"):
         noising.q_sample(torch.zeros(2, 3), torch.zeros(2, 4), 0, abar)
+
+
+@pytest.mark.parametrize("prediction_type", ["epsilon", "v_prediction", "sample"])
+def test_x0_from_noise_matches_ddim_for_every_prediction_type(prediction_type):
+    from diffusers import DDIMScheduler
+
+    scheduler = DDIMScheduler(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012, clip_sample=False,
+                              prediction_type=prediction_type)
+    scheduler.set_timesteps(10)
+    g = torch.Generator().manual_seed(0)
+    latents, output = torch.randn(2, 4, 8, 8, generator=g), torch.randn(2, 4, 8, 8, generator=g)
+    t = scheduler.timesteps[3]
+    expected = scheduler.step(output, t, latents).pred_original_sample
+    torch.testing.assert_close(noising.x0_from_noise(scheduler, latents, output, t), expected)
