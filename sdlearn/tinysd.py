@@ -165,7 +165,9 @@ SCHEDULER_CONFIG = {
     "steps_offset": 1,
     "timestep_spacing": "leading",
 }
-SHIPPED_SCHEDULER = "PNDMScheduler"  # the class a folder names, diffusers' default for the model
+# The class a folder names, so diffusers' pipelines use it by default: DDIM, with which TinySD does best (measured
+# by scripts/probe_guidance.py: PNDM, SD v1's default, overshoots at guidance 7.5; see the model card).
+SHIPPED_SCHEDULER = "DDIMScheduler"
 # What the model card recommends (measured by `python -m sdlearn.eval`); the library's pipelines default to them.
 RECOMMENDED_GUIDANCE = 3.0
 RECOMMENDED_STEPS = 25

@@ -8,7 +8,7 @@ from tiny_models import write_tiny_sd
 def test_load_folder_written_with_save_pretrained(tmp_path):
     folder = write_tiny_sd(tmp_path / "sd")
     parts = sdlearn.load(str(folder))
-    assert type(parts.scheduler).__name__ == "PNDMScheduler"
+    assert type(parts.scheduler).__name__ == "PNDMScheduler"  # the class the folder names
     assert parts.vae_scale_factor == 8 and parts.depth_estimator is None
     assert all(not p.requires_grad for p in parts.unet.parameters())
     assert parts.unet.dtype == torch.float32
