@@ -11,11 +11,12 @@ environment variables to set.
 """
 from __future__ import annotations
 
-import json
 import pathlib
 import sys
 
 import torch
+
+from tiny_models import write_index
 
 FOREIGN_IMAGE_SIZE = 96
 FOREIGN_TEXT_DIM = 48
@@ -46,20 +47,7 @@ def write_foreign_sd(folder: pathlib.Path, unet_in_channels: int = 4, with_depth
     EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
                            prediction_type="v_prediction", timestep_spacing="leading", steps_offset=1
                            ).save_pretrained(folder / "scheduler")
-    pipeline = {4: "StableDiffusionPipeline", 9: "StableDiffusionInpaintPipeline", 5: "StableDiffusionDepth2ImgPipeline"}
-    parts = {}
-    if with_depth:
-        from sdlearn.tinysd import make_depth_estimator, make_depth_processor
-
-        make_depth_estimator().save_pretrained(folder / "depth_estimator")
-        make_depth_processor().save_pretrained(folder / "feature_extractor")
-        parts = {"depth_estimator": ["transformers", "DPTForDepthEstimation"],
-                 "feature_extractor": ["transformers", "DPTImageProcessor"]}
-    tinysd.write_model_index(folder, pipeline[unet_in_channels], **parts)
-    index_path = folder / "model_index.json"
-    index = json.loads(index_path.read_text())
-    index["scheduler"] = ["diffusers", "EulerDiscreteScheduler"]
-    index_path.write_text(json.dumps(index, indent=2) + "\n")
+    write_index(folder, unet_in_channels, with_depth, scheduler_class="EulerDiscreteScheduler")
     return folder
 
 

@@ -30,14 +30,25 @@ def write_tiny_sd(folder: pathlib.Path, unet_in_channels: int = 4, with_depth: b
                          cross_attention_dim=32, attention_head_dim=4, norm_num_groups=8).save_pretrained(folder / "unet")
     PNDMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", skip_prk_steps=True,
                   set_alpha_to_one=False, steps_offset=1).save_pretrained(folder / "scheduler")
+    write_index(folder, unet_in_channels, with_depth)
+    return folder
+
+
+def write_index(folder: pathlib.Path, unet_in_channels: int, with_depth: bool, scheduler_class: str | None = None):
+    """The depth estimator (when asked) and model_index.json of a test folder; `scheduler_class` as the folder's."""
+    import json
+
+    from sdlearn import tinysd
+
     pipeline = {4: "StableDiffusionPipeline", 9: "StableDiffusionInpaintPipeline", 5: "StableDiffusionDepth2ImgPipeline"}
     parts = {}
     if with_depth:
-        from sdlearn.tinysd import make_depth_estimator, make_depth_processor
-
-        make_depth_estimator().save_pretrained(folder / "depth_estimator")
-        make_depth_processor().save_pretrained(folder / "feature_extractor")
+        tinysd.make_depth_estimator().save_pretrained(folder / "depth_estimator")
+        tinysd.make_depth_processor().save_pretrained(folder / "feature_extractor")
         parts = {"depth_estimator": ["transformers", "DPTForDepthEstimation"],
                  "feature_extractor": ["transformers", "DPTImageProcessor"]}
     tinysd.write_model_index(folder, pipeline[unet_in_channels], **parts)
-    return folder
+    if scheduler_class:
+        index = json.loads((folder / "model_index.json").read_text())
+        index["scheduler"] = ["diffusers", scheduler_class]
+        (folder / "model_index.json").write_text(json.dumps(index, indent=2) + "\n")
