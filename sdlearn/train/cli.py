@@ -65,6 +65,10 @@ def make_parser() -> argparse.ArgumentParser:
                         help="share of U-Net samples whose caption leaves out one colour or shape word")
     parser.add_argument("--p-two", type=float, default=unet.p_two,
                         help="share of two-object scenes in the U-Net's training data")
+    parser.add_argument("--unet-lr", type=float, default=unet.lr, help="the U-Net's peak learning rate")
+    parser.add_argument("--unet-init", default=None,
+                        help="start the U-Net stage from this saved U-Net folder (a second training phase) "
+                             "instead of random weights")
     parser.add_argument("--grounding-weight", type=float, default=unet.grounding_weight,
                         help="weight of the U-Net's grounding term: each object's pixels attend to its words "
                              "(0: off, as real Stable Diffusion)")
@@ -99,7 +103,7 @@ def stages_from_args(args: argparse.Namespace) -> dict[str, Stage]:
                        edge_weight=args.vae_edge_weight, local_weight=args.vae_local_weight, bf16=args.vae_bf16),
         "unet": replace(UNetStage(), steps=args.unet_steps, batch=args.unet_batch, n_scenes=args.n_train,
                         partial_captions=args.partial_captions, p_two=args.p_two,
-                        grounding_weight=args.grounding_weight),
+                        grounding_weight=args.grounding_weight, lr=args.unet_lr, init=args.unet_init),
         "depth": replace(DepthStage(), steps=args.depth_steps, batch=args.variant_batch, n_scenes=args.n_variant),
         "unet_depth": replace(DepthUNetStage(), steps=args.variant_unet_steps, batch=args.unet_batch,
                               n_scenes=args.n_variant),

@@ -125,6 +125,7 @@ class UNetStage(Stage):
     partial_colour_rate: float = 2 / 3  # a partial caption leaves out a colour this often, a shape otherwise
     p_two: float = 0.3  # share of two-object scenes in its training data
     grounding_weight: float = 0.0  # weight of the grounding term on its cross-attention maps (train/grounding.py)
+    init: str | None = None  # a saved U-Net folder to start from (a second phase of training), or None: random
 
 
 @dataclass(frozen=True)

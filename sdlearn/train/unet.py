@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
-from diffusers import AutoencoderKL
+from diffusers import AutoencoderKL, UNet2DConditionModel
 from diffusers.models.attention_processor import AttnProcessor2_0
 from transformers import CLIPTextModel
 
@@ -151,7 +151,7 @@ def train_unet(run: Run, stage: UNetStage, accelerator, tokenizer) -> None:
         grounding = (stage.grounding_weight, object_coverage(scenes, latents[0].shape[-1]), words)
     del scenes
     torch.manual_seed(run.seed + stage.init_seed)
-    unet = tinysd.make_unet()
+    unet = tinysd.make_unet() if stage.init is None else UNet2DConditionModel.from_pretrained(stage.init)
     train_text_conditioned_unet(stage, run, accelerator, unet, latents, vae.config.scaling_factor,
                                 partial_or_empty(text_states, partial_states, empty, stage.partial_captions),
                                 grounding=grounding)
