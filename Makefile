@@ -8,7 +8,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.sdlearn-installed
 
-.PHONY: setup lab demo test test-fast browser figures bench clean-venv
+.PHONY: setup lab demo test test-fast browser figures bench site clean-venv
 
 setup: $(STAMP)
 
@@ -31,9 +31,20 @@ demo: setup
 
 # pytest for the library and the browser tests (tests/browser: JupyterLab and Voila in headless
 # Chromium), nbval for every lesson (each cell must run; asserts are the checks).
+# The lessons' outputs from this run are kept in build/executed/ (notebooks/conftest.py), the course site is
+# rendered from them (no second run of the lessons), and a browser test opens the site.
 test: export HF_HUB_OFFLINE=1
 test: setup
-	$(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env
+	rm -rf build/executed
+	SDLEARN_EXECUTED_DIR=build/executed $(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env --ignore=tests/browser/test_site.py
+	$(PY) scripts/build_site.py
+	$(PY) -m pytest tests/browser/test_site.py
+
+# The course as a static HTML site in site/ (open site/index.html). Uses make test's executed lessons when they
+# match the lessons' code, and runs the others.
+site: export HF_HUB_OFFLINE=1
+site: setup
+	$(PY) scripts/build_site.py
 
 # The browser for tests/browser: Debian's chromium when we may install it (root, apt),
 # otherwise Playwright's own download (needs the internet).
@@ -48,7 +59,7 @@ figures: setup
 	$(PY) scripts/make_figures.py
 
 test-fast: setup
-	$(PY) -m pytest tests
+	$(PY) -m pytest tests -m "not lessons"
 
 bench: setup
 	$(PY) scripts/bench_data.py

@@ -30,6 +30,7 @@ __all__ = [
     "snr",
     "signal_coefficient",
     "x0_from_noise",
+    "training_target",
 ]
 
 SCHEDULES = ("linear", "scaled_linear", "squaredcos_cap_v2")
@@ -165,4 +166,22 @@ def x0_from_noise(scheduler, latents: torch.Tensor, noise_pred: torch.Tensor, t)
         return a.sqrt() * latents - (1 - a).sqrt() * noise_pred
     if kind == "sample":
         return noise_pred
+    raise ValueError(f"unknown prediction_type {kind!r}; expected epsilon, v_prediction or sample.")
+
+
+def training_target(scheduler, latents: torch.Tensor, noise: torch.Tensor, t) -> torch.Tensor:
+    """What the U-Net is trained to output for x_t = q_sample(latents, noise, t), by `prediction_type`.
+
+    epsilon (SD 1.x, SD 2.x-base): the noise itself. v_prediction (SD 2.x-768): v = sqrt(abar_t) eps -
+    sqrt(1 - abar_t) x0 (diffusers' `scheduler.get_velocity`). sample: x0. The training loss is the mean squared
+    error between this target and the U-Net's output.
+    """
+    kind = getattr(scheduler.config, "prediction_type", "epsilon")
+    if kind == "epsilon":
+        return noise
+    if kind == "sample":
+        return latents
+    if kind == "v_prediction":
+        a = scheduler.alphas_cumprod.to(latents.device)[_as_timesteps(t, latents.shape[0])]
+        return _expand(a.sqrt(), latents) * noise - _expand((1 - a).sqrt(), latents) * latents
     raise ValueError(f"unknown prediction_type {kind!r}; expected epsilon, v_prediction or sample.")

@@ -82,3 +82,22 @@ def test_x0_from_noise_matches_ddim_for_every_prediction_type(prediction_type):
     t = scheduler.timesteps[3]
     expected = scheduler.step(output, t, latents).pred_original_sample
     torch.testing.assert_close(noising.x0_from_noise(scheduler, latents, output, t), expected)
+
+
+@pytest.mark.parametrize("prediction_type", ["epsilon", "v_prediction", "sample"])
+def test_training_target_matches_diffusers(prediction_type):
+    from diffusers import DDPMScheduler
+
+    scheduler = DDPMScheduler(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012,
+                              prediction_type=prediction_type)
+    g = torch.Generator().manual_seed(0)
+    latents, noise = torch.randn(3, 4, 8, 8, generator=g), torch.randn(3, 4, 8, 8, generator=g)
+    t = torch.tensor([0, 500, 999])
+    expected = {"epsilon": noise, "sample": latents,
+                "v_prediction": scheduler.get_velocity(latents, noise, t)}[prediction_type]
+    torch.testing.assert_close(noising.training_target(scheduler, latents, noise, t), expected)
+    # and x0_from_noise inverts it: a perfect prediction of the target gives back the clean latents
+    noisy = scheduler.add_noise(latents, noise, t)
+    for i in range(3):
+        x0 = noising.x0_from_noise(scheduler, noisy[i:i + 1], expected[i:i + 1], t[i])
+        torch.testing.assert_close(x0, latents[i:i + 1], atol=2e-3, rtol=1e-3)

@@ -4,7 +4,7 @@ import pathlib
 
 import pytest
 
-NOTEBOOKS = sorted(pathlib.Path(__file__).resolve().parents[1].joinpath("notebooks").glob("[0-9][0-9]_*.ipynb"))
+NOTEBOOKS = sorted(pathlib.Path(__file__).resolve().parents[1].joinpath("notebooks").rglob("*.ipynb"))
 
 
 def test_there_are_lessons():
