@@ -21,6 +21,11 @@ def test_stored_clean_and_shaped_like_a_lesson(path):
     assert "widgets" not in nb.get("metadata", {}), f"{path.name}: strip widget state"
     text = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
     assert text.lstrip().startswith("# "), "a lesson starts with its title"
-    assert "## Summary" in text and "## Exercises" in text
+    if path.parent.name == "solutions":  # a solution answers a lesson's exercises, one section each
+        assert path.name.replace("_solutions", "") in {p.name for p in NOTEBOOKS}, f"{path.name}: no such lesson"
+        assert "## Exercise 1" in text or "## 1." in text or "Exercise 1" in text, f"{path.name}: one section per exercise"
+    else:
+        assert "## What you will be able to do" in text, f"{path.name}: state the lesson's objectives"
+        assert "## Summary" in text and "## Exercises" in text
     assert any("assert " in "".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code"), \
         "a lesson checks its claims with asserts"
