@@ -31,6 +31,17 @@ def test_a_lossless_round_trip_keeps_every_shape():
     assert vae_shape_kept(_StandInVAE(), n=100) == {"all": 1.0, "small": 1.0}
 
 
+def test_the_scenes_have_the_size_asked_for():
+    class Recording(_StandInVAE):
+        def encode(self, x):
+            self.seen = tuple(x.shape[-2:])
+            return super().encode(x)
+
+    vae = Recording()
+    vae_shape_kept(vae, n=4, size=96)
+    assert vae.seen == (96, 96)
+
+
 def test_a_blurry_round_trip_loses_small_shapes_first():
     kept = vae_shape_kept(_StandInVAE(blur=8), n=100)
     assert kept["small"] < 0.7

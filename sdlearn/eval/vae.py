@@ -13,25 +13,28 @@ __all__ = ["vae_psnr", "vae_shape_kept"]
 
 
 @torch.no_grad()
-def vae_psnr(vae, n: int = 256, seed: int = 999) -> float:
+def vae_psnr(vae, n: int = 256, seed: int = 999, size: int = 64) -> float:
     """Mean PSNR (dB) of VAE round trips on held-out procedural images (a seed never trained on).
 
     Args:
         vae: a diffusers `AutoencoderKL` (or anything with its encode/decode interface).
         n: how many world scenes.
         seed: the world's seed.
+        size: the scenes' side in pixels; pass the model's own, `sdlearn.eval.image_size(parts)[0]`
+            (the default 64 is TinySD's).
     Returns:
         The mean over images of their PSNR in dB (pixels in [-1, 1], the decoder's output clamped).
     """
-    world = World(seed=seed, split="all")
+    world = World(size=size, seed=seed, split="all")
     x = to_pixels(np.stack([world[i].image for i in range(n)]))
-    recon = torch.cat([vae.decode(vae.encode(x[i : i + 64]).latent_dist.mode()).sample for i in range(0, n, 64)])
+    recon = torch.cat([vae.decode(vae.encode(x[i : i + 64]).latent_dist.mode()).sample  # 64 images per batch
+                       for i in range(0, n, 64)])
     mse = (((recon.clamp(-1, 1) - x) / 2) ** 2).flatten(1).mean(1)
     return float((10 * torch.log10(1 / mse)).mean())
 
 
 @torch.no_grad()
-def vae_shape_kept(vae, n: int = 300, seed: int = 999) -> dict[str, float]:
+def vae_shape_kept(vae, n: int = 300, seed: int = 999, size: int = 64) -> dict[str, float]:
     """How often the judge still reads the right shape after a VAE round trip of a single-object scene.
 
     Roughly the best shape accuracy generated images can reach: whatever the U-Net does, the
@@ -43,10 +46,12 @@ def vae_shape_kept(vae, n: int = 300, seed: int = 999) -> dict[str, float]:
         vae: a diffusers `AutoencoderKL` (or anything with its encode/decode interface and config).
         n: how many single-object world scenes.
         seed: the world's seed.
+        size: the scenes' side in pixels; pass the model's own, `sdlearn.eval.image_size(parts)[0]`
+            (the default 64 is TinySD's).
     Returns:
         {"all": fraction kept, "small": fraction kept among small objects}.
     """
-    world = World(seed=seed, split="all", p_two=0.0)
+    world = World(size=size, seed=seed, split="all", p_two=0.0)
     scenes = [world[i] for i in range(n)]
     images = np.concatenate([round_trip(vae, np.stack([s.image for s in scenes[i : i + 100]]))[1]
                              for i in range(0, n, 100)])
