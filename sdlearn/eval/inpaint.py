@@ -10,6 +10,7 @@ from ..images import to_uint8
 from ..judge import judge
 from ..latents import round_trip, vae_scale_factor
 from ..pipelines import inpaint
+from .judged import image_size
 from .prompts import inpaint_prompt
 
 __all__ = ["latent_cells", "inpaint_case", "inpaint_metrics"]
@@ -53,7 +54,8 @@ def inpaint_case(scene, i: int) -> tuple[np.ndarray, str, str]:
 
 @torch.no_grad()
 def inpaint_metrics(parts, n: int = 100, seed: int = 6262, steps: int = 25, whole_scene: bool = False,
-                    guidance_scale: float = 7.5, guidance_outside: float | None = None) -> dict:
+                    guidance_scale: float = 7.5, guidance_outside: float | None = None,
+                    size: int | None = None) -> dict:
     """Mask each scene's first object (grown by 3 px), ask for another colour and shape there.
 
     Outside the mask: mean absolute difference to the input in 0-255 units (per scene, then their
@@ -72,6 +74,8 @@ def inpaint_metrics(parts, n: int = 100, seed: int = 6262, steps: int = 25, whol
         steps, guidance_scale, guidance_outside: as in the pipeline.
         whole_scene: describe the whole picture in the prompt ("a green square above a red circle"), as
             the training captions did; otherwise only the new object.
+        size: the scenes' side in pixels; by default the model's own image size
+            (`sdlearn.eval.image_size(parts)`, 64 for TinySD).
     Returns:
         {"outside_mad", "outside_median": mean and median over scenes of the outside MAD;
          "outside_per_scene": the per-scene values; "images": the uint8 outputs;
@@ -79,7 +83,9 @@ def inpaint_metrics(parts, n: int = 100, seed: int = 6262, steps: int = 25, whol
          "colour", "shape", "both": fractions of holes the judge reads as asked}.
     """
     factor = vae_scale_factor(parts.vae)
-    world = World(seed=seed, split="all")
+    if size is None:
+        size = image_size(parts)[0]
+    world = World(size=size, seed=seed, split="all")
     outside, untouched, floor, colour_ok, shape_ok, images = [], [], [], [], [], []
     for i in tqdm(range(n), desc="inpainting", leave=False):
         s = world[i]
