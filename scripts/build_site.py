@@ -107,9 +107,13 @@ def main(argv=None):
                         help="executed copies of the lessons (make test writes them)")
     args = parser.parse_args(argv)
     out = args.out
-    if out.exists():
+    marker = out / ".sdlearn-site"  # only a folder this script wrote is ever replaced
+    if out.exists() and any(out.iterdir()):
+        if not marker.exists():
+            sys.exit(f"{out} exists and was not written by build_site.py; choose another --out or remove it yourself.")
         shutil.rmtree(out)
     (out / "solutions").mkdir(parents=True)
+    marker.touch()
     exporter = HTMLExporter(template_name="lab")
     pages = []
     for path in lessons():
