@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
+from .data.concepts import BADGE, star_distance
 from .data.world import ANCHORS, BACKGROUNDS, COLOURS, POSITION_PHRASES, RELATION_PHRASES, SHAPES, SYNONYMS, signed_distance
 
-__all__ = ["Verdict", "judge", "judge_pair", "parse_prompt"]
+__all__ = ["Verdict", "judge", "judge_pair", "parse_prompt", "ConceptVerdict", "judge_concept"]
 
 _PALETTE = np.array(list(COLOURS.values()), np.float32)
 _PALETTE_NAMES = list(COLOURS)
@@ -164,3 +165,69 @@ def parse_prompt(prompt: str) -> dict[str, str | None]:
         if any(p in text for p in phrases):
             found["position"] = pos
     return found
+
+
+@dataclass
+class ConceptVerdict:
+    """What the judge reads about the customising lessons' new concepts (`sdlearn.data.concepts`)."""
+
+    colour: str | None  # the main patch's colour (None: no object)
+    shape: str | None  # "circle", "square", "triangle" or "star"
+    outlined: bool  # drawn as a ring: the inside of its outline shows the background
+    badge: bool  # a blue disc holding a yellow patch: the DreamBooth object
+    aspect: float = 1.0  # width / height of the object's box: the world's shapes are 1.0-1.1, wide ones 1.8-2
+    scores: dict[str, float] = field(default_factory=dict)  # IoU with each ideal shape, the star included
+
+    @property
+    def wide(self) -> bool:
+        """Stretched sideways: at least 1.4 times as wide as tall (halfway between the world's and the wide style)."""
+        return self.aspect >= WIDE_ASPECT
+
+
+WIDE_ASPECT = 1.4
+
+
+def _star_iou(mask: np.ndarray) -> float:
+    """IoU of a patch with the ideal five-pointed star fitted to its box (1.90 R wide, 1.81 R tall)."""
+    ys, xs = np.nonzero(mask)
+    top, left = ys.min(), xs.min()
+    h, w = ys.max() + 1 - top, xs.max() + 1 - left
+    r = (w / 1.902 + h / 1.809) / 2
+    gy, gx = np.mgrid[0 : mask.shape[0], 0 : mask.shape[1]].astype(np.float32) + 0.5
+    ideal = star_distance(gx - (left + w / 2), gy - (top + r), r) <= 0
+    return float((ideal & mask).sum() / max((ideal | mask).sum(), 1))
+
+
+def judge_concept(image, min_pixels: int = 12) -> ConceptVerdict:
+    """Read the main object's colour and shape, the star among the shapes, and whether it is outlined or the badge.
+
+    The main object is the largest patch of one palette colour, as `judge` finds it. With its holes filled it
+    gives the outline; what fills those holes decides the rest: mostly yellow inside a blue disc is the badge,
+    mostly background (at least a quarter of the filled outline) is an outlined shape.
+    """
+    img = _pixels(image)
+    background, fg, nearest = _foreground(img)
+    best = None
+    for patch in _patches(fg, nearest):
+        if best is None or patch[0] > best[0]:
+            best = patch
+    if best is None or best[0] < min_pixels:
+        return ConceptVerdict(None, None, False, False, 0.0)
+    pixels, k, patch = best
+    filled = ndimage.binary_fill_holes(patch)
+    ys, xs = np.nonzero(filled)
+    aspect = float((xs.max() + 1 - xs.min()) / (ys.max() + 1 - ys.min()))
+    outline = filled
+    if aspect >= WIDE_ASPECT:  # read a wide object's shape after squeezing it back to its height
+        crop = filled[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1].astype(np.float32)
+        outline = np.pad(ndimage.zoom(crop, (1.0, 1.0 / aspect), order=1) >= 0.5, 2)
+    scores = _shape_iou(outline)
+    scores["star"] = _star_iou(outline)
+    shape = max(scores, key=scores.get)
+    colour = _PALETTE_NAMES[k]
+    hole = filled & ~patch
+    hole_share = hole.sum() / filled.sum()
+    yellow = _PALETTE_NAMES.index(BADGE["square"])
+    badge = bool(colour == BADGE["disc"] and (hole & fg & (nearest == yellow)).sum() >= 0.1 * filled.sum())
+    outlined = bool(not badge and hole_share >= 0.25 and (hole & ~fg).sum() >= 0.6 * hole.sum())
+    return ConceptVerdict(colour, shape, outlined, badge, aspect, scores)
