@@ -14,29 +14,25 @@ import argparse
 import time
 
 import numpy as np
-import torch
+from diffusers import StableDiffusionPipeline
 
 import sdlearn
 from sdlearn.data import COLOURS, SHAPES
 from sdlearn.data.concepts import concept_images
+from sdlearn.eval import generate as eval_generate
 from sdlearn.eval import image_size
 from sdlearn.finetune import add_hypernetwork, add_lora, encode_concept, full_fine_tune, train_unet
-from sdlearn.images import to_uint8
 from sdlearn.judge import judge_concept
-from sdlearn.pipelines import text_to_image
 
 LEARNING_RATES = {"cross": 2e-3, "all": 2e-3, "hyper": 2e-3, "full": 1e-4}
 
 
 def generate(parts, prompts, guidance, seed):
-    images = []
-    for start in range(0, len(prompts), 24):
-        chunk = prompts[start : start + 24]
-        gens = [torch.Generator().manual_seed(seed + start + k) for k in range(len(chunk))]
-        out = text_to_image(parts, chunk, num_inference_steps=parts.recommended_steps, guidance_scale=guidance,
-                            generator=gens, progress=False)
-        images.append(to_uint8(out.images))
-    return np.concatenate(images)
+    """The prompts drawn by diffusers' pipeline around the (customised) parts, as eval does."""
+    pipe = StableDiffusionPipeline(**parts.as_kwargs(), safety_checker=None, feature_extractor=None,
+                                   requires_safety_checker=False)
+    pipe.set_progress_bar_config(disable=True)
+    return eval_generate(pipe, prompts, guidance, parts.recommended_steps, seed=seed, batch=24)
 
 
 def main():

@@ -90,6 +90,15 @@ def _patches(fg: np.ndarray, nearest: np.ndarray):
             yield int(sizes[j]), k, labels == j + 1
 
 
+def _largest_patch(fg: np.ndarray, nearest: np.ndarray):
+    """The largest patch of one palette colour (on a tie, the first found), or None."""
+    best = None
+    for patch in _patches(fg, nearest):
+        if best is None or patch[0] > best[0]:
+            best = patch
+    return best
+
+
 def _read(pixels: int, k: int, mask: np.ndarray, background: str) -> Verdict:
     """Colour, shape and position of one patch."""
     H, W = mask.shape
@@ -110,10 +119,7 @@ def judge(image, min_pixels: int = 12) -> Verdict:
     """
     img = _pixels(image)
     background, fg, nearest = _foreground(img)
-    best = None
-    for patch in _patches(fg, nearest):  # the largest patch (on a tie, the first found)
-        if best is None or patch[0] > best[0]:
-            best = patch
+    best = _largest_patch(fg, nearest)
     if best is None or best[0] < min_pixels:
         return Verdict(None, None, None, background, 0 if best is None else best[0], 0.0)
     return _read(*best, background)
@@ -207,10 +213,7 @@ def judge_concept(image, min_pixels: int = 12) -> ConceptVerdict:
     """
     img = _pixels(image)
     background, fg, nearest = _foreground(img)
-    best = None
-    for patch in _patches(fg, nearest):
-        if best is None or patch[0] > best[0]:
-            best = patch
+    best = _largest_patch(fg, nearest)
     if best is None or best[0] < min_pixels:
         return ConceptVerdict(None, None, False, False, 0.0)
     pixels, k, patch = best

@@ -20,8 +20,8 @@ import random
 
 import numpy as np
 
-from .world import (ANCHORS, BACKGROUNDS, COLOURS, POSITIONS, SHAPES, Grid, SceneObject, perspective,
-                    signed_distance)
+from .world import (ANCHORS, BACKGROUNDS, COLOURS, POSITIONS, SHAPES, Grid, SceneObject, article, coverage,
+                    perspective, signed_distance)
 
 __all__ = ["STAR", "STYLES", "BADGE", "CONCEPTS", "star_distance", "concept_distance", "draw", "ConceptImages",
            "concept_images"]
@@ -63,9 +63,6 @@ def concept_distance(shape: str, dx: np.ndarray, dy: np.ndarray, r: float) -> np
     return signed_distance(shape, dx, dy, r)
 
 
-def _coverage(sd: np.ndarray) -> np.ndarray:
-    return np.clip(0.5 - sd, 0.0, 1.0)
-
 
 def draw(colour: str, shape: str, style: str = "filled", size: str = "large", position: str = "center",
          background: str = "white", size_px: int = 64, depth: float = 0.5, rng: random.Random | None = None,
@@ -99,28 +96,25 @@ def draw(colour: str, shape: str, style: str = "filled", size: str = "large", po
     img[:] = np.asarray(BACKGROUNDS[background], np.float32)
     dx, dy = g.xs - cx, g.ys - cy
     if shape == "badge":
-        disc = _coverage(signed_distance("circle", dx, dy, r))
+        disc = coverage(signed_distance("circle", dx, dy, r))
         img += disc[..., None] * (np.asarray(COLOURS[BADGE["disc"]], np.float32) - img)
-        inner = _coverage(signed_distance("square", dx, dy, 0.5 * r))
+        inner = coverage(signed_distance("square", dx, dy, 0.5 * r))
         img += inner[..., None] * (np.asarray(COLOURS[BADGE["square"]], np.float32) - img)
         mask = disc >= 0.5
         colour = BADGE["disc"]
     else:
         sd = concept_distance(shape, dx / WIDE if style == "wide" else dx, dy, r)
-        cover = _coverage(sd)
+        cover = coverage(sd)
         mask = cover >= 0.5
         if style == "outlined":
             width = max(2.0, _OUTLINE * r)
-            cover = np.minimum(cover, _coverage(-sd - width))  # inside the edge, within `width` of it
+            cover = np.minimum(cover, coverage(-sd - width))  # inside the edge, within `width` of it
         elif style == "striped":
             cover = cover * (np.mod(g.xs, _STRIPE_PERIOD) < _STRIPE_PERIOD / 2)
         img += cover[..., None] * (np.asarray(COLOURS[colour], np.float32) - img)
     obj = SceneObject(colour, shape, size, position, (cx, cy), r, depth)
     return np.rint(img).astype(np.uint8), mask, obj
 
-
-def _article(word: str) -> str:
-    return "an" if word[0] in "aeiou" else "a"
 
 
 class ConceptImages:
@@ -167,14 +161,14 @@ def concept_images(concept: str, n: int, seed: int = 0, word: str | None = None,
         background = rng.choice(backgrounds)
         if concept == "star":
             shape, style = STAR, "filled"
-            caption = f"{_article(colour)} {colour} {word or STAR}"
+            caption = f"{article(colour)} {colour} {word or STAR}"
         elif concept == "badge":
             shape, style = "badge", "filled"
             caption = f"a {word or 'sks'} circle"
         else:
             shape, style = rng.choice(shapes), concept
             lead = colour if concept == "filled" else f"{word or concept} {colour}"
-            caption = f"{_article(lead)} {lead} {shape}"
+            caption = f"{article(lead)} {lead} {shape}"
         image, mask, obj = draw(colour, shape, style, size, position, background, size_px, rng=rng)
         images.append(image)
         masks.append(mask)

@@ -40,6 +40,8 @@ __all__ = [
     "repaint_object",
     "render",
     "signed_distance",
+    "coverage",
+    "article",
     "describe",
     "perspective",
 ]
@@ -178,12 +180,12 @@ def signed_distance(shape: str, dx: np.ndarray, dy: np.ndarray, r: float) -> np.
     raise ValueError(f"Unknown shape {shape!r}; choose one of {SHAPES}.")
 
 
-def _coverage(sd: np.ndarray) -> np.ndarray:
+def coverage(sd: np.ndarray) -> np.ndarray:
     """Anti-aliased coverage of a pixel from the signed distance to the edge."""
     return np.clip(0.5 - sd, 0.0, 1.0)
 
 
-def _article(word: str) -> str:
+def article(word: str) -> str:
     return "an" if word[0] in "aeiou" else "a"
 
 
@@ -194,7 +196,7 @@ def describe(obj: SceneObject, rng: random.Random, with_size: bool, with_positio
         words.append(rng.choice(SYNONYMS[obj.size]))
     words.append(rng.choice(SYNONYMS.get(obj.colour, (obj.colour,))))
     words.append(rng.choice(SYNONYMS[obj.shape]))
-    phrase = _article(words[0]) + " " + " ".join(words)
+    phrase = article(words[0]) + " " + " ".join(words)
     if with_position:
         phrase += " " + rng.choice(POSITION_PHRASES[obj.position])
     return phrase
@@ -247,7 +249,7 @@ def render(objects: list[SceneObject], background: str, size: int) -> tuple[np.n
     order = sorted(range(len(objects)), key=lambda i: -objects[i].depth)  # far first
     for i in order:
         o = objects[i]
-        cov = _coverage(signed_distance(o.shape, g.xs - o.center[0], g.ys - o.center[1], o.radius))
+        cov = coverage(signed_distance(o.shape, g.xs - o.center[0], g.ys - o.center[1], o.radius))
         img += cov[..., None] * (np.asarray(COLOURS[o.colour], np.float32) - img)
         depth = np.where(cov >= 0.5, np.float32(o.depth), depth)
         covers.append((i, cov))

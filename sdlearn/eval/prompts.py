@@ -5,6 +5,7 @@ import random
 from dataclasses import dataclass
 
 from ..data import COLOURS, HELD_OUT, RELATION_PHRASES, RELATIONS, SHAPES, World
+from ..data.world import article
 from ..judge import parse_prompt
 
 __all__ = ["single_object_prompts", "TwoObjectPrompt", "two_object_prompts", "blue_squares_prompt", "inpaint_prompt"]
@@ -41,9 +42,6 @@ def single_object_prompts(n: int, seed: int, split: str = "train", need_position
     return prompts
 
 
-def _article(word: str) -> str:
-    return "an" if word[0] in "aeiou" else "a"
-
 
 def two_object_prompts(n: int, seed: int) -> list[TwoObjectPrompt]:
     """Prompts "a C1 S1 to the left of a C2 S2" / "a C1 S1 above a C2 S2" with two different colours.
@@ -65,7 +63,7 @@ def two_object_prompts(n: int, seed: int) -> list[TwoObjectPrompt]:
         s1, s2 = rng.choice(SHAPES), rng.choice(SHAPES)
         if (c1, s1) in HELD_OUT or (c2, s2) in HELD_OUT:
             continue
-        prompt = f"{_article(c1)} {c1} {s1} {RELATION_PHRASES[relation][0]} {_article(c2)} {c2} {s2}"
+        prompt = f"{article(c1)} {c1} {s1} {RELATION_PHRASES[relation][0]} {article(c2)} {c2} {s2}"
         out.append(TwoObjectPrompt(prompt, relation, ((c1, s1), (c2, s2))))
     return out
 
