@@ -13,7 +13,7 @@ import torch
 
 from .images import prepare_image, to_uint8
 
-__all__ = ["vae_scale_factor", "encode", "sample_latents", "decode_latents", "decode", "round_trip", "compression_ratio",
+__all__ = ["vae_scale_factor", "encode", "sample_latents", "decode_latents", "decode", "round_trip", "compression_ratio", "decoder_loss",
            "psnr", "show_latent_channels"]
 
 
@@ -61,6 +61,16 @@ def round_trip(vae, image) -> tuple[torch.Tensor, np.ndarray]:
     """Encode then decode; returns (latents, reconstructed uint8 images)."""
     z = encode(vae, image)
     return z, decode(vae, z)
+
+
+def decoder_loss(vae, latents: torch.Tensor, pixels: torch.Tensor) -> torch.Tensor:
+    """How far the decoder paints unscaled latents (B, C, h, w) from the pixels (B, 3, H, W, in [-1, 1]): L1 + MSE.
+
+    The objective of a decoder-only fine-tune ("VAE files" such as SD's ft-MSE): the encoder gives the latents
+    and stays frozen, so only how they are painted back changes.
+    """
+    out = vae.decode(latents).sample
+    return torch.nn.functional.l1_loss(out, pixels) + torch.nn.functional.mse_loss(out, pixels)
 
 
 def compression_ratio(image_shape, latent_shape) -> float:

@@ -353,3 +353,38 @@ def test_pickers_say_which_caption_each_sample_got():
     states, which = partial_or_empty(text, partial, empty, 0.3)(torch.arange(100), torch.Generator().manual_seed(0))
     for value, kind in ((0.0, CAPTION), (1.0, ALTERNATIVE), (7.0, EMPTY)):
         assert ((states[:, 0, 0] == value) == (which == kind)).all() and (which == kind).any()
+
+
+def test_vae_decoder_stage_trains_only_the_decoder_and_exports_a_vae_diffusers_loads(tmp_path):
+    import dataclasses
+
+    from diffusers import AutoencoderKL
+
+    from sdlearn.train.cli import make_parser, new_accelerator, stages_from_args
+    from sdlearn.train.config import Run
+    from sdlearn.train.exporting import export_vae_decoder
+    from sdlearn.train.vae_decoder import train_vae_decoder
+
+    torch.manual_seed(0)
+    start = tinysd.make_vae()
+    start.save_pretrained(tmp_path / "start")
+    args = make_parser().parse_args(["--stages", "vae_decoder", "--vae-decoder-steps", "6", "--vae-decoder-lr", "1e-3",
+                                     "--vae-decoder-init", str(tmp_path / "start")])
+    stage = dataclasses.replace(stages_from_args(args)["vae_decoder"], n_scenes=8, n_per_concept=2, batch=4)
+    assert (stage.steps, stage.lr, stage.init) == (6, 1e-3, str(tmp_path / "start"))  # the flags reach the stage
+    run = Run(out=str(tmp_path / "run"))
+    train_vae_decoder(run, stage, new_accelerator())
+    assert export_vae_decoder(run.out, tmp_path / "tinysd") == [tmp_path / "tinysd-vae-ft"]
+    tuned = AutoencoderKL.from_pretrained(tmp_path / "tinysd-vae-ft")
+    for a, b in zip(start.encoder.parameters(), tuned.encoder.parameters()):
+        assert torch.equal(a, b)  # the latents the U-Net learned on stay what they were
+    moved = [not torch.equal(a, b) for a, b in zip(start.decoder.parameters(), tuned.decoder.parameters())]
+    assert sum(moved) > 0.5 * len(moved)
+    assert (tmp_path / "run" / "vae_decoder" / "checkpoint" / "step.json").exists()  # resumable
+
+
+def test_vae_decoder_stage_without_a_vae_says_where_to_start(tmp_path):
+    from sdlearn.train.cli import main
+
+    with pytest.raises(FileNotFoundError, match="--vae-decoder-init"):
+        main(["--out", str(tmp_path / "run"), "--stages", "vae_decoder", "--vae-decoder-steps", "2"])

@@ -11,9 +11,9 @@ import copy
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ..images import to_pixels
+from ..latents import decoder_loss
 from .core import FitResult, fit
 
 __all__ = ["decoder_fine_tune", "train_decoder", "decoder_parameters"]
@@ -48,8 +48,7 @@ def train_decoder(vae, images: np.ndarray, steps: int = 200, lr: float = 3e-4, b
 
     def loss_fn(step):
         idx = torch.randint(0, len(pixels), (batch_size,), generator=g)
-        out = vae.decode(latents[idx]).sample
-        return F.l1_loss(out, pixels[idx]) + F.mse_loss(out, pixels[idx])
+        return decoder_loss(vae, latents[idx], pixels[idx])
 
     vae.decoder.train()
     try:

@@ -10,15 +10,16 @@ from accelerate import Accelerator
 
 from .. import tinysd
 from .clip import train_clip
-from .config import (ALL_STAGES, ClipStage, DepthStage, DepthUNetStage, InpaintUNetStage, Run, Stage, UNetStage,
-                     VaeStage)
+from .config import (ALL_STAGES, EXTRA_STAGES, ClipStage, DepthStage, DepthUNetStage, InpaintUNetStage, Run, Stage,
+                     UNetStage, VaeDecoderStage, VaeStage)
 from .depth_estimator import train_depth_estimator
-from .exporting import export, export_variants
+from .exporting import export, export_vae_decoder, export_variants
 from .loop import stage_done
 from .unet import train_unet
 from .unet_depth import train_unet_depth
 from .unet_inpaint import train_unet_inpaint
 from .vae import train_vae
+from .vae_decoder import train_vae_decoder
 
 __all__ = ["main", "make_parser", "stages_from_args", "new_accelerator"]
 
@@ -30,6 +31,7 @@ TRAINERS = {
     "depth": lambda run, stage, accelerator, tokenizer: train_depth_estimator(run, stage, accelerator),
     "unet_depth": train_unet_depth,
     "unet_inpaint": train_unet_inpaint,
+    "vae_decoder": lambda run, stage, accelerator, tokenizer: train_vae_decoder(run, stage, accelerator),
 }
 
 
@@ -37,9 +39,11 @@ def make_parser() -> argparse.ArgumentParser:
     """The command line's flags; their defaults are the stage configs' (see `sdlearn.train.config`)."""
     run, clip, vae, unet = Run(), ClipStage(), VaeStage(), UNetStage()
     depth, unet_depth, inpaint = DepthStage(), DepthUNetStage(), InpaintUNetStage()
+    vae_decoder = VaeDecoderStage()
     parser = argparse.ArgumentParser(description="Train TinySD from scratch (resumable).")
     parser.add_argument("--out", default=run.out, help="run folder for checkpoints and finished stages")
-    parser.add_argument("--stages", default=",".join(ALL_STAGES), help=f"comma-separated subset of {','.join(ALL_STAGES)}")
+    parser.add_argument("--stages", default=",".join(ALL_STAGES), help=f"comma-separated subset of {','.join(ALL_STAGES)} (all by default), or the "
+                             f"extra stage(s) {','.join(EXTRA_STAGES)} (only when named)")
     parser.add_argument("--export", default=None, help="write the diffusers folder here when all stages are done")
     parser.add_argument("--overwrite", action="store_true", help="allow --export to replace an existing folder")
     parser.add_argument("--seed", type=int, default=run.seed)
@@ -60,6 +64,11 @@ def make_parser() -> argparse.ArgumentParser:
                         help="inpainting U-Net: weight of the clean-latent (x0) error outside the hole")
     parser.add_argument("--hole-captions", type=float, default=inpaint.hole_captions,
                         help="inpainting U-Net: share of object-shaped holes captioned with the hole's object alone")
+    parser.add_argument("--vae-decoder-steps", type=int, default=vae_decoder.steps,
+                        help="the extra vae_decoder stage (a fine-tuned decoder, a 'VAE file'): its steps")
+    parser.add_argument("--vae-decoder-lr", type=float, default=vae_decoder.lr)
+    parser.add_argument("--vae-decoder-init", default=None,
+                        help="the VAE folder the vae_decoder stage starts from (default: the run's vae stage)")
     parser.add_argument("--ckpt-every", type=int, default=run.ckpt_every)
     parser.add_argument("--partial-captions", type=float, default=unet.partial_captions,
                         help="share of U-Net samples whose caption leaves out one colour or shape word")
@@ -110,6 +119,8 @@ def stages_from_args(args: argparse.Namespace) -> dict[str, Stage]:
         "unet_inpaint": replace(InpaintUNetStage(), steps=args.variant_unet_steps, batch=args.unet_batch,
                                 n_scenes=args.n_variant, keep_weight=args.keep_weight,
                                 keep_x0_weight=args.keep_x0_weight, hole_captions=args.hole_captions),
+        "vae_decoder": replace(VaeDecoderStage(), steps=args.vae_decoder_steps, lr=args.vae_decoder_lr,
+                               init=args.vae_decoder_init),
     }
 
 
@@ -126,12 +137,12 @@ def main(argv=None):
     pathlib.Path(args.out).mkdir(parents=True, exist_ok=True)
     tokenizer = tinysd.build_tokenizer()
     chosen = [s.strip() for s in args.stages.split(",") if s.strip()]
-    unknown = set(chosen) - set(ALL_STAGES)
+    unknown = set(chosen) - set(ALL_STAGES + EXTRA_STAGES)
     if unknown:
-        parser.error(f"unknown stage(s) {sorted(unknown)}; choose from {', '.join(ALL_STAGES)}")
+        parser.error(f"unknown stage(s) {sorted(unknown)}; choose from {', '.join(ALL_STAGES + EXTRA_STAGES)}")
     run = Run(out=args.out, seed=args.seed, ckpt_every=args.ckpt_every)
     configs = stages_from_args(args)
-    for name in ALL_STAGES:
+    for name in ALL_STAGES + EXTRA_STAGES:
         if name not in chosen:
             continue
         if stage_done(args.out, name):
@@ -139,7 +150,11 @@ def main(argv=None):
             continue
         TRAINERS[name](run, configs[name], new_accelerator(), tokenizer)
     if args.export and accelerator.is_main_process:
-        export(args.out, args.export, args.overwrite)
-        accelerator.print(f"exported TinySD to {args.export}")
-        for path in export_variants(args.out, args.export, args.overwrite):
+        if set(chosen) <= set(EXTRA_STAGES):  # only add-ons were trained: export them, not TinySD
+            made = []
+        else:
+            export(args.out, args.export, args.overwrite)
+            accelerator.print(f"exported TinySD to {args.export}")
+            made = export_variants(args.out, args.export, args.overwrite)
+        for path in made + export_vae_decoder(args.out, args.export, args.overwrite):
             accelerator.print(f"exported {path}")

@@ -11,9 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = ["EMPTY_CAPTION_RATE", "ALL_STAGES", "Run", "Stage", "ClipStage", "VaeStage", "UNetStage", "DepthStage",
-           "DepthUNetStage", "InpaintUNetStage"]
+           "DepthUNetStage", "InpaintUNetStage", "VaeDecoderStage", "EXTRA_STAGES"]
 
 ALL_STAGES = ("clip", "vae", "unet", "depth", "unet_depth", "unet_inpaint")
+# Stages that make add-ons for the customising lessons, not TinySD itself: run only when named in --stages.
+EXTRA_STAGES = ("vae_decoder",)
 
 # Share of U-Net training samples whose caption is replaced by the empty prompt, so that the U-Net also learns
 # the unconditional prediction classifier-free guidance needs (Ho & Salimans 2022 used 10-20%).
@@ -187,3 +189,29 @@ class InpaintUNetStage(Stage):
     keep_x0_weight: float = 0.1  # weight of the clean-latent (x0) error outside the hole
     hole_captions: float = 0.5  # share of object-shaped holes captioned with the hole's object alone
     hole_captions_seed: int = 53  # Python generator that words those captions
+
+
+@dataclass(frozen=True)
+class VaeDecoderStage(Stage):
+    """A "VAE file": the VAE's decoder fine-tuned (encoder frozen) to paint the customising concepts' detail.
+
+    Trained on the concepts TinySD's decoder paints worst (stars, outlines, the badge, stripes) mixed with the
+    world's own scenes, which it must keep painting as well as before. Starts from the run's VAE, or `init`.
+    """
+
+    name: str = "vae_decoder"
+    steps: int = 600
+    batch: int = 16
+    lr: float = 1e-4
+    warmup: int = 50
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    n_scenes: int = 1024  # world scenes in the mix
+    data_seed: int = 60
+    init_seed: int = 0
+    generator_seed: int = 61
+    loss_window: int = 50
+    concepts: tuple[str, ...] = ("star", "outlined", "badge", "striped")
+    n_per_concept: int = 128
+    concept_seed: int = 62
+    init: str | None = None  # a VAE folder to start from instead of the run's `vae` stage

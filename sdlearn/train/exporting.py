@@ -12,7 +12,7 @@ from transformers import CLIPModel, CLIPTextModel, DPTForDepthEstimation
 from .. import tinysd
 from .loop import final_folder
 
-__all__ = ["export", "export_variants", "fresh_folder", "force_fp32_config"]
+__all__ = ["export", "export_variants", "export_vae_decoder", "fresh_folder", "force_fp32_config"]
 
 
 def export(out, folder, overwrite: bool = False):
@@ -68,6 +68,17 @@ def export_variants(out, folder, overwrite: bool = False):
             tinysd.write_model_index(target, pipeline)
         made.append(target)
     return made
+
+
+def export_vae_decoder(out, folder, overwrite: bool = False) -> list[pathlib.Path]:
+    """Write the fine-tuned VAE (the extra vae_decoder stage) as tinysd-vae-ft/ next to `folder`, a folder
+    `AutoencoderKL.from_pretrained` loads (and diffusers' pipelines take as `vae=`). Returns [it] or []."""
+    if not final_folder(out, "vae_decoder").exists():
+        return []
+    target = pathlib.Path(folder).parent / "tinysd-vae-ft"
+    fresh_folder(target, overwrite)
+    AutoencoderKL.from_pretrained(final_folder(out, "vae_decoder")).save_pretrained(target)
+    return [target]
 
 
 def fresh_folder(folder: pathlib.Path, overwrite: bool):
