@@ -8,6 +8,13 @@
 The model is TinySD unless --model or $SDLEARN_MODEL says otherwise; steps and guidance default to
 the model card's recommended values for TinySD and to diffusers' for other models. The same seed gives
 the same image, run after run. An existing output file is not overwritten without --force.
+
+Files from the customising lessons change the model first: --embedding (a textual-inversion file; its token
+can then be used in the prompt), --lora (a LoRA folder or file, at --lora-scale) and --vae (a VAE folder, or
+tinysd-vae-ft):
+
+    python -m sdlearn generate "a <thing>" --embedding thing.safetensors --guidance 7.5 -o thing.png
+    python -m sdlearn generate "a wide red circle" --lora wide-lora/ --lora-scale 0.8 -o wide.png
 """
 from __future__ import annotations
 
@@ -19,7 +26,8 @@ import torch
 from PIL import Image
 
 from . import pipelines
-from .loading import ModelNotAvailableError, load
+from .finetune import load_embedding, load_lora
+from .loading import ModelNotAvailableError, load, load_vae
 from .schedulers import swap_scheduler
 
 __all__ = ["main"]
@@ -41,6 +49,11 @@ def _parser():
         sp.add_argument("--model", default=default_model, help="tinysd (default), a folder, or a hub id")
         sp.add_argument("-o", "--output", default="out.png")
         sp.add_argument("--force", action="store_true", help="overwrite the output file if it exists")
+        sp.add_argument("--embedding", default=None,
+                        help="a textual-inversion file (.safetensors) to load first; use its token in the prompt")
+        sp.add_argument("--lora", default=None, help="a LoRA folder or pytorch_lora_weights.safetensors to load first")
+        sp.add_argument("--lora-scale", type=float, default=1.0, help="0: the base model, 1: the full LoRA")
+        sp.add_argument("--vae", default=None, help="a VAE folder to paint with instead (a 'VAE file'), or tinysd-vae-ft")
 
     g = sub.add_parser("generate", help="text to image")
     common(g, None)
@@ -81,6 +94,12 @@ def open_image(path: str, flag: str) -> Image.Image:
     return image
 
 
+def _exists(path: str, flag: str) -> None:
+    if not pathlib.Path(path).exists():
+        raise ValueError(f"{flag} {path}: no such file or folder; check the path (the lessons save theirs in the "
+                         "folder they print).")
+
+
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     out = pathlib.Path(args.output)
@@ -98,6 +117,15 @@ def main(argv=None) -> int:
         parts = load(args.model)
         if args.scheduler:
             swap_scheduler(parts, args.scheduler)
+        if args.embedding:
+            _exists(args.embedding, "--embedding")
+            token_id = load_embedding(parts, args.embedding)
+            print(f"loaded the embedding for {parts.tokenizer.convert_ids_to_tokens(token_id)!r}")
+        if args.lora:
+            _exists(args.lora, "--lora")
+            load_lora(parts.unet, args.lora, scale=args.lora_scale)
+        if args.vae:
+            parts.vae = load_vae(args.vae)
         steps = parts.recommended_steps if args.steps is None else args.steps
         guidance = parts.recommended_guidance if args.guidance is None else args.guidance
         kw = dict(num_inference_steps=steps, guidance_scale=guidance, negative_prompt=args.negative_prompt,

@@ -21,13 +21,15 @@ from transformers import CLIPTextModel, CLIPTokenizer, DPTForDepthEstimation
 
 from .tinysd import DEFAULT_FOLDER, RECOMMENDED_GUIDANCE, RECOMMENDED_STEPS
 
-__all__ = ["Components", "ModelNotAvailableError", "load", "resolve_model", "SHIPPED"]
+__all__ = ["Components", "ModelNotAvailableError", "load", "load_vae", "resolve_model", "SHIPPED", "SHIPPED_VAES"]
 
 SHIPPED = {
     "tinysd": DEFAULT_FOLDER,
     "tinysd-depth": DEFAULT_FOLDER.parent / "tinysd-depth",
     "tinysd-inpaint": DEFAULT_FOLDER.parent / "tinysd-inpaint",
 }
+# "VAE files": VAEs that fit a shipped model's latents (the same encoder, a fine-tuned decoder).
+SHIPPED_VAES = {"tinysd-vae-ft": DEFAULT_FOLDER.parent / "tinysd-vae-ft"}
 
 
 class ModelNotAvailableError(RuntimeError):
@@ -156,3 +158,22 @@ def load(model: str | os.PathLike | None = None, dtype: torch.dtype = torch.floa
         if m is not None:
             m.to(device).eval().requires_grad_(False)
     return parts
+
+
+def load_vae(vae: str | os.PathLike, dtype: torch.dtype = torch.float32):
+    """Load a VAE to swap into a pipeline (`vae=`): "tinysd-vae-ft" (TinySD's fine-tuned decoder) or a folder
+    `AutoencoderKL.from_pretrained` reads (its config.json and weights, or a model folder with a vae/ in it)."""
+    name = str(vae)
+    folder = pathlib.Path(SHIPPED_VAES.get(name, name))
+    if (folder / "vae" / "config.json").exists():
+        folder = folder / "vae"
+    if not (folder / "config.json").exists():
+        known = ", ".join(SHIPPED_VAES)
+        raise ModelNotAvailableError(
+            f"No VAE at {folder}: give {known} or a folder with a VAE's config.json and weights (as "
+            "AutoencoderKL.save_pretrained writes them, or a model folder with a vae/ subfolder).")
+    try:
+        model = diffusers.AutoencoderKL.from_pretrained(folder, torch_dtype=dtype)
+    except Exception as e:  # noqa: BLE001 - a damaged file becomes one message with the fix
+        raise _damaged(str(folder), e) from None
+    return model.eval().requires_grad_(False)

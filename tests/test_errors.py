@@ -183,3 +183,52 @@ def test_cli_bad_paths_and_damaged_models_get_one_line_messages(tmp_path, capsys
     errors = [line for line in err.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "damaged" in errors[0] and "save_pretrained" in errors[0] and "Traceback" not in err
     assert not (tmp_path / "a.png").exists() and not (tmp_path / "b.png").exists()
+
+
+def test_cli_loads_embeddings_loras_and_vaes_and_refuses_wrong_ones(tiny, tmp_path, capsys):
+    from sdlearn.__main__ import main
+    from sdlearn.finetune import add_lora, add_token, decoder_fine_tune, save_embedding, save_lora
+
+    model = str(tiny.name)
+    common = ["--model", model, "--steps", "2", "--height", "32", "--width", "32", "--seed", "3"]
+    parts = sdlearn.load(model)
+    token_id = add_token(parts, "<thing>", "circle")
+    with torch.no_grad():
+        parts.text_encoder.get_input_embeddings().weight[token_id] += 3.0  # a vector unlike the init word's
+    save_embedding(parts, "<thing>", tmp_path / "thing.safetensors")
+    torch.manual_seed(0)
+    add_lora(parts.unet, rank=2)
+    with torch.no_grad():
+        for name, p in parts.unet.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.5)  # a LoRA that changes the output (a fresh one starts at zero)
+    save_lora(parts.unet, tmp_path / "lora")
+    vae = decoder_fine_tune(parts.vae)
+    with torch.no_grad():
+        vae.decoder.conv_out.bias += 0.3
+    vae.save_pretrained(tmp_path / "vae")
+
+    def run(name, *extra):
+        assert main(["generate", "a <thing>" if "--embedding" in extra else "a red circle", *common, *extra,
+                     "-o", str(tmp_path / name)]) == 0, capsys.readouterr().err
+        return np.asarray(Image.open(tmp_path / name)).astype(int)
+
+    base = run("base.png")
+    thing = run("thing.png", "--embedding", str(tmp_path / "thing.safetensors"))
+    assert "'<thing>'" in capsys.readouterr().out
+    assert np.abs(thing - base).max() > 0
+    lora = run("lora.png", "--lora", str(tmp_path / "lora"))
+    off = run("off.png", "--lora", str(tmp_path / "lora"), "--lora-scale", "0")
+    assert np.abs(lora - base).max() > 0 and np.abs(off - base).max() <= 1  # scale 0 is the base model
+    painted = run("vae.png", "--vae", str(tmp_path / "vae"))
+    assert painted.mean() > base.mean() + 5  # the same latents, painted brighter by the new decoder
+    for flag, value, match in (("--embedding", tmp_path / "missing.safetensors", "no such file"),
+                               ("--lora", tmp_path / "nowhere", "no such file"),
+                               ("--vae", tmp_path / "lora", "No VAE at")):
+        assert main(["generate", "a red circle", *common, flag, str(value), "-o", str(tmp_path / "x.png")]) == 2
+        err = capsys.readouterr().err
+        said = [line for line in err.splitlines() if line.startswith("error:")]
+        assert len(said) == 1 and match in said[0] and "Traceback" not in err, err
+    assert main(["generate", "a red circle", "--steps", "2", "--lora", str(tmp_path / "lora"), "-o",
+                 str(tmp_path / "y.png")]) == 2  # TinySD with a LoRA made for the tiny test model
+    assert "another model" in capsys.readouterr().err

@@ -10,7 +10,7 @@ import sdlearn
 from sdlearn.data.concepts import concept_images
 from sdlearn.eval import image_size
 from sdlearn.finetune import (LORA_FILE, add_hypernetwork, add_lora, add_token, check_lora_file, class_pictures,
-                              decoder_fine_tune, encode_concept, full_fine_tune, load_embedding, load_hypernetwork,
+                              decoder_fine_tune, encode_concept, full_fine_tune, load_embedding, load_hypernetwork, load_lora,
                               lora_scale, remove_hypernetwork, save_embedding, save_hypernetwork, save_lora,
                               train_decoder, train_textual_inversion, train_unet)
 from sdlearn.pipelines import text_to_image
@@ -102,6 +102,11 @@ def test_lora_file_loads_in_diffusers_with_scale_fuse_and_unfuse(folder, tmp_pat
     path = save_lora(parts.unet, tmp_path / "lora")
     assert path.name == LORA_FILE
     check_lora_file(path, sdlearn.load(folder).unet)  # made for this U-Net: no error
+    fresh = sdlearn.load(folder)
+    load_lora(fresh.unet, tmp_path / "lora")  # the hand-built pipelines' (and the command line's) way in
+    assert np.abs(_images(fresh, "a wide red circle") - ours).max() < 1e-4
+    with pytest.raises(ValueError, match="already holds a LoRA"):
+        load_lora(fresh.unet, path)
     pipe = _pipe(sdlearn.load(folder))
     pipe.load_lora_weights(str(tmp_path / "lora"))
     loaded = _images(pipe, "a wide red circle")

@@ -8,7 +8,8 @@ from .core import ConceptBatch, FitResult, count_trainable, encode_concept, fit,
 from .dreambooth import class_pictures
 from .hypernetwork import (Hypernetwork, HypernetworkProcessor, add_hypernetwork, load_hypernetwork,
                            remove_hypernetwork, save_hypernetwork)
-from .lora import LORA_FILE, LORA_TARGETS, add_lora, check_lora_file, full_fine_tune, lora_scale, save_lora, train_unet
+from .lora import (LORA_FILE, LORA_TARGETS, add_lora, check_lora_file, full_fine_tune, load_lora, lora_scale, save_lora,
+                   train_unet)
 from .textual_inversion import add_token, load_embedding, nearest_words, save_embedding, train_textual_inversion
 from .vae_decoder import decoder_fine_tune, decoder_parameters, train_decoder
 
@@ -17,7 +18,7 @@ __all__ = [
     "class_pictures",
     "Hypernetwork", "HypernetworkProcessor", "add_hypernetwork", "load_hypernetwork", "remove_hypernetwork",
     "save_hypernetwork",
-    "LORA_FILE", "LORA_TARGETS", "add_lora", "check_lora_file", "full_fine_tune", "lora_scale", "save_lora", "train_unet",
+    "LORA_FILE", "LORA_TARGETS", "add_lora", "check_lora_file", "full_fine_tune", "load_lora", "lora_scale", "save_lora", "train_unet",
     "add_token", "load_embedding", "nearest_words", "save_embedding", "train_textual_inversion",
     "decoder_fine_tune", "decoder_parameters", "train_decoder",
 ]

@@ -21,8 +21,8 @@ from safetensors.torch import load_file
 
 from .core import ConceptBatch, FitResult, fit, noise_loss
 
-__all__ = ["LORA_TARGETS", "add_lora", "train_unet", "lora_scale", "save_lora", "check_lora_file", "full_fine_tune",
-           "LORA_FILE"]
+__all__ = ["LORA_TARGETS", "add_lora", "train_unet", "lora_scale", "save_lora", "check_lora_file", "load_lora",
+           "full_fine_tune", "LORA_FILE"]
 
 PROJECTIONS = ("to_q", "to_k", "to_v", "to_out.0")
 LORA_TARGETS = {
@@ -126,6 +126,21 @@ def check_lora_file(path, unet) -> None:
         if size != (layer.in_features if kind == "in" else layer.out_features):
             raise ValueError(f"{path.name} was trained for a {name!r} of another size ({tuple(tensor.shape)} does not fit "
                              f"{layer.out_features}x{layer.in_features}): it belongs to another model.")
+
+
+def load_lora(unet, path, scale: float = 1.0) -> None:
+    """Load a LoRA file (or a folder holding `pytorch_lora_weights.safetensors`) into the U-Net, at `scale`.
+
+    The same file `pipe.load_lora_weights` reads, for the hand-built pipelines (and the command line's --lora).
+    A file made for another model gets `check_lora_file`'s clear error instead of diffusers' key dump.
+    """
+    path = pathlib.Path(path)
+    check_lora_file(path, unet)
+    if ADAPTER in (getattr(unet, "peft_config", None) or {}):
+        raise ValueError("this U-Net already holds a LoRA; load the model again to use another one.")
+    file = path / LORA_FILE if path.is_dir() else path
+    unet.load_lora_adapter(load_file(str(file)), prefix="unet", adapter_name=ADAPTER)
+    lora_scale(unet, scale)
 
 
 def full_fine_tune(unet) -> tuple[torch.nn.Module, list[torch.nn.Parameter]]:
