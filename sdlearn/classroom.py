@@ -4,17 +4,12 @@
 
 A teacher types a prompt, sets steps, guidance and seed, clicks Generate and then scrubs through
 the denoising steps, with the attention map of a chosen word. The same app runs image-to-image
-on bundled sketches and photos, and inpainting on procedural scenes. In text-to-image mode an
-add-on from the customising lessons (a textual-inversion embedding, a LoRA, a DreamBooth LoRA) can be
-switched on; the app then shows the same prompt and seed without and with it. Bad input (an empty prompt,
+on bundled sketches and photos, and inpainting on procedural scenes. Bad input (an empty prompt,
 a seed out of range) shows a message in the app instead of a traceback.
 """
 from __future__ import annotations
 
-import copy
 import html
-import pathlib
-from dataclasses import dataclass
 
 import ipywidgets as w
 import matplotlib.pyplot as plt
@@ -24,12 +19,11 @@ from IPython.display import display
 
 from . import pipelines
 from .data import load_photo, make_scene, render_sketch
-from .finetune import load_embedding, load_lora
-from .loading import SHIPPED, ModelNotAvailableError, load, load_vae
+from .loading import ModelNotAvailableError, load
 from .schedulers import swap_scheduler
 from .widgets import step_scrubber
 
-__all__ = ["SOURCES", "MASKS", "Addon", "SHIPPED_ADDONS", "with_addon", "ClassroomApp", "build_app"]
+__all__ = ["SOURCES", "MASKS", "ClassroomApp", "build_app"]
 
 MODES = ("text to image", "image to image", "inpainting")
 
@@ -77,45 +71,6 @@ MASKS = {region: _region_mask(region) for region in ("left half", "right half", 
 LIMITS = {"steps": (1, 50), "guidance": (0.0, 15.0), "strength": (0.0, 1.0), "seed": (0, 2**31 - 1)}
 
 
-@dataclass(frozen=True)
-class Addon:
-    """A customising file the demo can switch on: kind "embedding" or "lora", its path, a prompt that shows it,
-    and optionally a VAE to paint with (DreamBooth's badge needs the fine-tuned decoder)."""
-
-    kind: str
-    path: pathlib.Path
-    prompt: str
-    vae: str | None = None
-
-
-_ADDONS = SHIPPED["tinysd"].parent / "addons"
-# The files `scripts/make_addons.py` trains for TinySD (lessons 15, 16 and 18).
-SHIPPED_ADDONS = {
-    "embedding <thing> (lesson 15)": Addon("embedding", _ADDONS / "thing.safetensors", "a <thing>"),
-    "LoRA: wide shapes (lesson 16)": Addon("lora", _ADDONS / "wide-lora", "a wide red circle"),
-    "DreamBooth: the sks badge (lesson 18)": Addon("lora", _ADDONS / "badge-dreambooth", "a sks circle",
-                                                   vae="tinysd-vae-ft"),
-}
-NO_ADDON = "none"
-
-
-def with_addon(parts, addon: Addon):
-    """A copy of `parts` with the add-on loaded (the parts it changes are copied; `parts` stays as it was)."""
-    changed = copy.copy(parts)
-    if addon.kind == "embedding":
-        changed.tokenizer = copy.deepcopy(parts.tokenizer)
-        changed.text_encoder = copy.deepcopy(parts.text_encoder)
-        load_embedding(changed, addon.path)
-    elif addon.kind == "lora":
-        changed.unet = copy.deepcopy(parts.unet)
-        load_lora(changed.unet, addon.path)
-    else:
-        raise ValueError(f"unknown add-on kind {addon.kind!r}; use 'embedding' or 'lora'.")
-    if addon.vae:
-        changed.vae = load_vae(addon.vae)
-    return changed
-
-
 def _prompt_words(parts, prompt: str) -> list[str]:
     """The prompt's tokens as the attention chooser shows them (no start/end tokens, no `</w>`)."""
     ids = parts.tokenizer(prompt, truncation=True, max_length=parts.tokenizer.model_max_length).input_ids
@@ -125,12 +80,8 @@ def _prompt_words(parts, prompt: str) -> list[str]:
 class ClassroomApp:
     """The widgets and what the Generate button does. `build_app()` returns `.view`."""
 
-    def __init__(self, parts=None, inpaint_parts=None, addons: dict[str, Addon] | None = None):
+    def __init__(self, parts=None, inpaint_parts=None):
         self.parts = parts if parts is not None else swap_scheduler(load(), "ddim")
-        if addons is None:  # the shipped files fit TinySD only
-            addons = {k: a for k, a in SHIPPED_ADDONS.items() if a.path.exists()} if self.parts.is_tinysd else {}
-        self.addons = addons
-        self._addon_parts = {}
         self.inpaint_parts = inpaint_parts
         if self.inpaint_parts is None and self.parts.is_tinysd:
             try:  # the 9-channel model when it ships; otherwise inpainting blends with the plain model
@@ -152,10 +103,6 @@ class ClassroomApp:
         self.mask = w.Dropdown(options=list(MASKS), description="mask", style=style)
         self.paste_back = w.Checkbox(value=False, description="paste the input back outside the mask",
                                      indent=False)
-        self.addon = w.Dropdown(options=[NO_ADDON] + list(self.addons), value=NO_ADDON, description="add-on",
-                                layout=layout, style=style)
-        self.addon.observe(self._pick_addon, names="value")
-        self.comparison = w.Output()
         self.button = w.Button(description="Generate", button_style="primary", icon="play")
         self.progress = w.IntProgress(value=0, min=0, max=1, description="progress", style=style)
         self.message = w.HTML(value="")
@@ -169,22 +116,17 @@ class ClassroomApp:
         self.view = w.VBox([
             w.HTML("<h2>sdlearn classroom demo</h2><p>Type a prompt, press <b>Generate</b>, then move the "
                    "<b>step</b> slider to watch the picture emerge from noise.</p>"),
-            self.mode, self.prompt, w.HBox([self.steps, self.guidance]), self.seed, self.addon, self.image_controls,
-            self.mask, self.paste_back,
-            w.HBox([self.button, self.progress]), self.message, self.preview, self.comparison, self.result,
+            self.mode, self.prompt, w.HBox([self.steps, self.guidance]), self.seed, self.image_controls, self.mask,
+            self.paste_back,
+            w.HBox([self.button, self.progress]), self.message, self.preview, self.result,
         ])
         self.view.add_class("sdlearn-app")
         self._show_controls()
 
     # ------------------------------------------------------------ controls
 
-    def _pick_addon(self, *_):
-        if self.addon.value != NO_ADDON:
-            self.prompt.value = self.addons[self.addon.value].prompt
-
     def _show_controls(self, *_):
         mode = self.mode.value
-        self.addon.layout.display = None if mode == "text to image" and self.addons else "none"
         self.image_controls.layout.display = None if mode != "text to image" else "none"
         self.mask.layout.display = None if mode == "inpainting" else "none"
         self.paste_back.layout.display = self.mask.layout.display
@@ -251,12 +193,7 @@ class ClassroomApp:
                   generator=torch.Generator().manual_seed(int(self.seed.value)), record=True, record_attention=True,
                   progress=False, on_step=on_step)
         parts = self.parts
-        addon = self.addon.value if self.mode.value == "text to image" else NO_ADDON
         try:
-            if addon != NO_ADDON:
-                if addon not in self._addon_parts:
-                    self._addon_parts[addon] = with_addon(self.parts, self.addons[addon])
-                parts = self._addon_parts[addon]
             if self.mode.value == "text to image":
                 result = pipelines.text_to_image(parts, prompt, **kw)
             else:
@@ -280,30 +217,12 @@ class ClassroomApp:
             self._say("No denoising steps ran (strength too low for this many steps); raise strength or steps.",
                       error=True)
             return result
-        self.comparison.clear_output()
-        if addon != NO_ADDON:
-            self._compare(prompt, addon, result)
-        how = "" if parts is self.parts or addon != NO_ADDON else " (9-channel inpainting model)"
+        how = "" if parts is self.parts else " (9-channel inpainting model)"
         self._say(f"Done: {len(result.steps)} steps{how}. Move the step slider; pick a word to see its attention.")
         self.result.clear_output()
         with self.result:
             display(step_scrubber(parts, result, prompt, tokens=_prompt_words(parts, prompt)))
         return result
-
-    def _compare(self, prompt: str, addon: str, result):
-        """Draw the same prompt and seed without the add-on, and show both side by side."""
-        without = pipelines.text_to_image(self.parts, prompt, num_inference_steps=self.steps.value,
-                                          guidance_scale=float(self.guidance.value), progress=False,
-                                          generator=torch.Generator().manual_seed(int(self.seed.value)))
-        self.last_comparison = (without.images[0], result.images[0])
-        fig, axes = plt.subplots(1, 2, figsize=(4.4, 2.4))
-        for ax, im, title in zip(axes, self.last_comparison, ("without the add-on", f"with {addon.split(' (')[0]}")):
-            ax.imshow(im)
-            ax.set_title(title, fontsize=8)
-            ax.axis("off")
-        with self.comparison:
-            display(fig)
-        plt.close(fig)
 
 
 def build_app(parts=None, inpaint_parts=None):
