@@ -2,6 +2,7 @@
 
     python scripts/time_lessons.py                 # all lessons in notebooks/
     python scripts/time_lessons.py 08 09           # only these
+    python scripts/time_lessons.py --solutions 09  # the reference solutions instead
 
 Each lesson runs in a fresh `jupyter nbconvert --execute` process (kernel start included, outputs
 discarded); the peak resident memory is the largest of that process and its children (the kernel),
@@ -28,13 +29,17 @@ def run(notebook: pathlib.Path) -> tuple[float, float, int]:
     )
     with tempfile.TemporaryDirectory() as out:
         res = subprocess.run([sys.executable, "-c", code, str(notebook), out], capture_output=True, text=True,
-                             env=dict(os.environ, HF_HUB_OFFLINE="1"), cwd=ROOT / "notebooks")
+                             env=dict(os.environ, HF_HUB_OFFLINE="1"), cwd=notebook.parent)
     wall, mb, rc = res.stdout.split()
     return float(wall), float(mb), int(rc)
 
 
 def main(argv):
-    lessons = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    folder = ROOT / "notebooks"
+    if "--solutions" in argv:
+        argv = [a for a in argv if a != "--solutions"]
+        folder = folder / "solutions"
+    lessons = sorted(folder.glob("[0-9][0-9]*_*.ipynb"))
     if argv:
         lessons = [p for p in lessons if p.name[:2] in argv]
     print("| lesson | wall time | peak memory | ok |")
