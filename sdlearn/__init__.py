@@ -8,12 +8,13 @@ One module per stage, bottom-up (sdlearn/README.md has the full map and what eac
   `attention` (cross-attention maps), `schedulers` (samplers), `depth`, `judge` (reading pictures),
   `loading` (`load()`: TinySD, or real Stable Diffusion via $SDLEARN_MODEL), `denoiser` (lesson 02)
 - guidance: `guidance` (classifier-free), `classifier_guidance`
-- pipelines: `pipelines` (text-to-image, image-to-image, inpainting, depth-to-image by hand)
+- pipelines: `pipelines` (text-to-image, image-to-image, inpainting, depth-to-image by hand), `controlnet`
+  (text-to-image steered by an outline), with `edges` (Canny outlines, edge F1) below them
 - applications: `widgets` (the step scrubber), `classroom` (the Voila demo), `eval` (quality tables),
   `train` (training TinySD), `python -m sdlearn` (the command line)
 """
 __version__ = "0.1.0"
-__all__ = ["load"]
+__all__ = ["load", "load_controlnet"]
 
 
 def load(model=None, **kwargs):
@@ -21,3 +22,10 @@ def load(model=None, **kwargs):
     from .loading import load as _load  # imported on use, so `import sdlearn.noising` does not load diffusers
 
     return _load(model, **kwargs)
+
+
+def load_controlnet(controlnet="tinysd-controlnet-edges", **kwargs):
+    """Load a ControlNet; see `sdlearn.loading.load_controlnet`."""
+    from .loading import load_controlnet as _load  # imported on use, as `load`
+
+    return _load(controlnet, **kwargs)

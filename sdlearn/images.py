@@ -6,8 +6,9 @@ Three ranges meet in Stable Diffusion code, and every module converts through th
 - pixels, float tensors (B, 3, H, W) in [-1, 1]: what the VAE encodes and decodes (diffusers' convention);
 - pipeline outputs, float arrays (B, H, W, 3) in [0, 1]: what diffusers returns with output_type="np".
 
-`prepare_image` and `prepare_mask` are the pipelines' step "preprocess the image / mask" (as diffusers'
-`VaeImageProcessor` and `mask_processor`), with clear errors instead of silent resizing.
+`prepare_image`, `prepare_mask` and `prepare_condition` are the pipelines' step "preprocess the image / mask /
+ControlNet condition" (as diffusers' `VaeImageProcessor`, `mask_processor` and `control_image_processor`), with
+clear errors instead of silent resizing.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-__all__ = ["to_pixels", "from_pixels", "to_uint8", "to_pil", "prepare_image", "prepare_mask"]
+__all__ = ["to_pixels", "from_pixels", "to_uint8", "to_pil", "prepare_image", "prepare_mask", "prepare_condition"]
 
 
 def to_pixels(images) -> torch.Tensor:
@@ -101,3 +102,43 @@ def prepare_mask(mask_image, height: int, width: int) -> torch.Tensor:
             raise ValueError(f"the mask is {a.shape[1]}x{a.shape[0]} but the image is {width}x{height}; they must match.")
         out.append((a >= 0.5).astype(np.float32))
     return torch.from_numpy(np.stack(out))[:, None]
+
+
+def prepare_condition(image, height: int, width: int) -> torch.Tensor:
+    """A ControlNet's condition picture (white lines on black) -> float tensor (B, 3, H, W) in [0, 1].
+
+    As diffusers' `control_image_processor`: converted to RGB, not normalised to [-1, 1]. Unlike it, never resized:
+    the picture must be `height` x `width`. A picture that is mostly light (dark lines on white paper) is refused,
+    because an edge ControlNet reads light pixels as lines.
+
+    Args:
+        image: a PIL image (any mode), a uint8 array (H, W) or (H, W, 3), a float array in [0, 1], or a list.
+        height, width: the size of the images to generate.
+    """
+    if isinstance(image, np.ndarray) and image.ndim == 4:
+        image = list(image)
+    images = image if isinstance(image, (list, tuple)) else [image]
+    arrays = []
+    for im in images:
+        if isinstance(im, torch.Tensor):
+            raise TypeError("pass the outline as a PIL image or a numpy array (H, W) or (H, W, 3), not a tensor.")
+        if not isinstance(im, Image.Image):
+            a = np.asarray(im)
+            if a.dtype != np.uint8:
+                if not (np.issubdtype(a.dtype, np.floating) or a.dtype == bool) or a.min() < 0 or a.max() > 1:
+                    raise ValueError("a float or bool outline must hold values in [0, 1]; a uint8 one 0-255.")
+                a = to_uint8(a)
+            if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[-1] not in (1, 3, 4)):
+                raise ValueError(f"the outline must be (H, W) or (H, W, 3), got shape {a.shape}.")
+            im = Image.fromarray(a[..., 0] if a.ndim == 3 and a.shape[-1] == 1 else a)
+        arrays.append(np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0)
+    for a in arrays:
+        h, w = a.shape[:2]
+        if (h, w) != (height, width):
+            raise ValueError(f"the outline is {w}x{h} but the images will be {width}x{height}; resize it first "
+                             f"(e.g. image.resize(({width}, {height}))) or pass height and width.")
+        if a.mean() > 0.5:
+            raise ValueError("the outline is mostly light: an edge ControlNet reads light pixels as lines, so give "
+                             "white lines on black (invert a drawing on white paper: PIL.ImageOps.invert(image), "
+                             "or 255 - array).")
+    return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2)

@@ -21,7 +21,8 @@ from transformers import CLIPTextModel, CLIPTokenizer, DPTForDepthEstimation
 
 from .tinysd import DEFAULT_FOLDER, RECOMMENDED_GUIDANCE, RECOMMENDED_STEPS
 
-__all__ = ["Components", "ModelNotAvailableError", "load", "load_vae", "resolve_model", "SHIPPED", "SHIPPED_VAES"]
+__all__ = ["Components", "ModelNotAvailableError", "load", "load_vae", "load_controlnet", "resolve_model", "SHIPPED",
+           "SHIPPED_VAES", "SHIPPED_CONTROLNETS"]
 
 SHIPPED = {
     "tinysd": DEFAULT_FOLDER,
@@ -30,6 +31,8 @@ SHIPPED = {
 }
 # "VAE files": VAEs that fit a shipped model's latents (the same encoder, a fine-tuned decoder).
 SHIPPED_VAES = {"tinysd-vae-ft": DEFAULT_FOLDER.parent / "tinysd-vae-ft"}
+# ControlNets trained for a shipped model's U-Net.
+SHIPPED_CONTROLNETS = {"tinysd-controlnet-edges": DEFAULT_FOLDER.parent / "tinysd-controlnet-edges"}
 
 
 class ModelNotAvailableError(RuntimeError):
@@ -174,6 +177,24 @@ def load_vae(vae: str | os.PathLike, dtype: torch.dtype = torch.float32):
             "AutoencoderKL.save_pretrained writes them, or a model folder with a vae/ subfolder).")
     try:
         model = diffusers.AutoencoderKL.from_pretrained(folder, torch_dtype=dtype)
+    except Exception as e:  # noqa: BLE001 - a damaged file becomes one message with the fix
+        raise _damaged(str(folder), e) from None
+    return model.eval().requires_grad_(False)
+
+
+def load_controlnet(controlnet: str | os.PathLike = "tinysd-controlnet-edges", dtype: torch.dtype = torch.float32):
+    """Load a ControlNet for `sdlearn.controlnet.controlnet_to_image` (or diffusers' pipeline, `controlnet=`):
+    "tinysd-controlnet-edges" (TinySD's, for white outlines on black) or a folder `ControlNetModel.from_pretrained`
+    reads (its config.json and weights)."""
+    name = str(controlnet)
+    folder = pathlib.Path(SHIPPED_CONTROLNETS.get(name, name))
+    if not (folder / "config.json").exists():
+        known = ", ".join(SHIPPED_CONTROLNETS)
+        raise ModelNotAvailableError(
+            f"No ControlNet at {folder}: give {known} or a folder with a ControlNet's config.json and weights (as "
+            "ControlNetModel.save_pretrained writes them).")
+    try:
+        model = diffusers.ControlNetModel.from_pretrained(folder, torch_dtype=dtype)
     except Exception as e:  # noqa: BLE001 - a damaged file becomes one message with the fix
         raise _damaged(str(folder), e) from None
     return model.eval().requires_grad_(False)

@@ -1,6 +1,6 @@
 """Data for the course: the procedural world of captioned shapes, its sketches, and bundled photos."""
 from .photos import PHOTOS, load_motorcycle, load_photo
-from .sketch import render_sketch
+from .sketch import render_outline, render_sketch
 from .world import (
     ANCHORS,
     BACKGROUNDS,
@@ -23,5 +23,5 @@ from .world import (
 __all__ = [
     "ANCHORS", "BACKGROUNDS", "COLOURS", "HELD_OUT", "POSITION_PHRASES", "POSITIONS", "RELATION_PHRASES", "RELATIONS",
     "SHAPES", "SIZES", "SYNONYMS",
-    "Scene", "SceneObject", "World", "make_scene", "repaint_object", "render_sketch", "PHOTOS", "load_photo", "load_motorcycle",
+    "Scene", "SceneObject", "World", "make_scene", "repaint_object", "render_sketch", "render_outline", "PHOTOS", "load_photo", "load_motorcycle",
 ]

@@ -16,11 +16,13 @@ One job per file:
              depth-to-image (layout kept, colour changed).
 - `inpaint`  inpainting: pixels outside the hole kept (and the latent cells the hole touches), the
              hole repainted as asked.
+- `controlnet` a ControlNet for outlines: edge F1 between the outline and the picture, colours kept.
 - `report`   the command line: runs the above and prints the tables.
 
 A benchmark, not a test: the full run takes minutes on a CPU.
 """
 from .clip import caption_fits, clip_retrieval, synonym_similarities
+from .controlnet import controlnet_cases, controlnet_metrics
 from .depth import depth_estimator_metrics, depth_to_image_metrics
 from .inpaint import inpaint_case, inpaint_metrics, latent_cells
 from .judged import generate, guidance_sweep, image_size, judge_prompts
@@ -37,6 +39,6 @@ __all__ = [
     "vae_psnr", "vae_shape_kept",
     "caption_fits", "clip_retrieval", "synonym_similarities",
     "depth_estimator_metrics", "depth_to_image_metrics",
-    "latent_cells", "inpaint_case", "inpaint_metrics",
+    "latent_cells", "inpaint_case", "inpaint_metrics", "controlnet_cases", "controlnet_metrics",
     "main", "variants_main",
 ]

@@ -10,10 +10,11 @@ from accelerate import Accelerator
 
 from .. import tinysd
 from .clip import train_clip
-from .config import (ALL_STAGES, EXTRA_STAGES, ClipStage, DepthStage, DepthUNetStage, InpaintUNetStage, Run, Stage,
-                     UNetStage, VaeDecoderStage, VaeStage)
+from .controlnet import train_controlnet
+from .config import (ALL_STAGES, EXTRA_STAGES, ClipStage, ControlNetStage, DepthStage, DepthUNetStage,
+                     InpaintUNetStage, Run, Stage, UNetStage, VaeDecoderStage, VaeStage)
 from .depth_estimator import train_depth_estimator
-from .exporting import export, export_vae_decoder, export_variants
+from .exporting import export, export_controlnet, export_vae_decoder, export_variants
 from .loop import stage_done
 from .unet import train_unet
 from .unet_depth import train_unet_depth
@@ -32,6 +33,7 @@ TRAINERS = {
     "unet_depth": train_unet_depth,
     "unet_inpaint": train_unet_inpaint,
     "vae_decoder": lambda run, stage, accelerator, tokenizer: train_vae_decoder(run, stage, accelerator),
+    "controlnet": train_controlnet,
 }
 
 
@@ -39,7 +41,7 @@ def make_parser() -> argparse.ArgumentParser:
     """The command line's flags; their defaults are the stage configs' (see `sdlearn.train.config`)."""
     run, clip, vae, unet = Run(), ClipStage(), VaeStage(), UNetStage()
     depth, unet_depth, inpaint = DepthStage(), DepthUNetStage(), InpaintUNetStage()
-    vae_decoder = VaeDecoderStage()
+    vae_decoder, controlnet = VaeDecoderStage(), ControlNetStage()
     parser = argparse.ArgumentParser(description="Train TinySD from scratch (resumable).")
     parser.add_argument("--out", default=run.out, help="run folder for checkpoints and finished stages")
     parser.add_argument("--stages", default=",".join(ALL_STAGES), help=f"comma-separated subset of {','.join(ALL_STAGES)} (all by default), or the "
@@ -69,6 +71,13 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--vae-decoder-lr", type=float, default=vae_decoder.lr)
     parser.add_argument("--vae-decoder-init", default=None,
                         help="the VAE folder the vae_decoder stage starts from (default: the run's vae stage)")
+    parser.add_argument("--controlnet-steps", type=int, default=controlnet.steps,
+                        help="the extra controlnet stage (a ControlNet for outlines): its steps")
+    parser.add_argument("--controlnet-batch", type=int, default=controlnet.batch)
+    parser.add_argument("--controlnet-lr", type=float, default=controlnet.lr)
+    parser.add_argument("--controlnet-base", default=None,
+                        help="the model folder whose frozen U-Net the controlnet stage steers (default: the run's "
+                             "unet, vae and clip stages), e.g. sdlearn/weights/tinysd")
     parser.add_argument("--ckpt-every", type=int, default=run.ckpt_every)
     parser.add_argument("--partial-captions", type=float, default=unet.partial_captions,
                         help="share of U-Net samples whose caption leaves out one colour or shape word")
@@ -121,6 +130,8 @@ def stages_from_args(args: argparse.Namespace) -> dict[str, Stage]:
                                 keep_x0_weight=args.keep_x0_weight, hole_captions=args.hole_captions),
         "vae_decoder": replace(VaeDecoderStage(), steps=args.vae_decoder_steps, lr=args.vae_decoder_lr,
                                init=args.vae_decoder_init),
+        "controlnet": replace(ControlNetStage(), steps=args.controlnet_steps, batch=args.controlnet_batch,
+                              lr=args.controlnet_lr, base=args.controlnet_base),
     }
 
 
@@ -156,5 +167,7 @@ def main(argv=None):
             export(args.out, args.export, args.overwrite)
             accelerator.print(f"exported TinySD to {args.export}")
             made = export_variants(args.out, args.export, args.overwrite)
-        for path in made + export_vae_decoder(args.out, args.export, args.overwrite):
+        made += export_vae_decoder(args.out, args.export, args.overwrite)
+        made += export_controlnet(args.out, args.export, args.overwrite, base=args.controlnet_base)
+        for path in made:
             accelerator.print(f"exported {path}")

@@ -11,11 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = ["EMPTY_CAPTION_RATE", "ALL_STAGES", "Run", "Stage", "ClipStage", "VaeStage", "UNetStage", "DepthStage",
-           "DepthUNetStage", "InpaintUNetStage", "VaeDecoderStage", "EXTRA_STAGES"]
+           "DepthUNetStage", "InpaintUNetStage", "VaeDecoderStage", "ControlNetStage", "EXTRA_STAGES"]
 
 ALL_STAGES = ("clip", "vae", "unet", "depth", "unet_depth", "unet_inpaint")
-# Stages that make add-ons for the customising lessons, not TinySD itself: run only when named in --stages.
-EXTRA_STAGES = ("vae_decoder",)
+# Stages that make add-ons (a VAE file, a ControlNet) for the later lessons, not TinySD itself: run only when named in --stages.
+EXTRA_STAGES = ("vae_decoder", "controlnet")
 
 # Share of U-Net training samples whose caption is replaced by the empty prompt, so that the U-Net also learns
 # the unconditional prediction classifier-free guidance needs (Ho & Salimans 2022 used 10-20%).
@@ -215,3 +215,36 @@ class VaeDecoderStage(Stage):
     n_per_concept: int = 128
     concept_seed: int = 62
     init: str | None = None  # a VAE folder to start from instead of the run's `vae` stage
+
+
+@dataclass(frozen=True)
+class ControlNetStage(Stage):
+    """A ControlNet for outlines: a trainable copy of the frozen U-Net's encoder, fed white-on-black edges.
+
+    Conditions are the Canny edges of each scene (`sdlearn.edges.canny_edges`) or, for `outline_rate` of the
+    samples, the scene's wobbly hand-drawn outline (`sdlearn.data.render_outline`, random wobble and width), so
+    that a drawn outline works as well as a detected one. As in the ControlNet paper (Zhang et al. 2023), a
+    large share of captions (`empty_prompt_rate`) is replaced by the empty prompt, so that the ControlNet
+    learns to read the outline itself and not lean on the words. The U-Net, VAE and text encoder stay frozen:
+    those of the run's stages, or of the model folder `base`.
+    """
+
+    name: str = "controlnet"
+    steps: int = 2000
+    batch: int = 32
+    lr: float = 5e-4
+    warmup: int = 100
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    n_scenes: int = 10000
+    data_seed: int = 70
+    init_seed: int = 0
+    generator_seed: int = 71
+    loss_window: int = 100
+    p_two: float = 0.5  # share of two-object scenes: more outlines per picture
+    outline_rate: float = 0.3  # share of samples conditioned on the hand-drawn outline instead of Canny edges
+    outline_seed: int = 72  # numpy generator of each scene's outline wobble and width
+    max_wobble: float = 0.2  # outline wobble drawn uniformly in [0, max_wobble] (a fraction of the radius)
+    max_width: float = 2.5  # outline width drawn uniformly in [1, max_width] pixels
+    empty_prompt_rate: float = 0.5
+    base: str | None = None  # a model folder (unet/, vae/, text_encoder/) to control, or None: the run's stages

@@ -1,18 +1,21 @@
-"""Assemble a finished run into diffusers folders: TinySD, and TinySD-depth / TinySD-inpaint next to it."""
+"""Assemble a finished run into diffusers folders: TinySD, and TinySD-depth / TinySD-inpaint next to it; the
+extra stages' VAE file and ControlNet too."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import pathlib
 import shutil
 
-from diffusers import AutoencoderKL, UNet2DConditionModel
+from diffusers import AutoencoderKL, ControlNetModel, UNet2DConditionModel
 from transformers import CLIPModel, CLIPTextModel, DPTForDepthEstimation
 
 from .. import tinysd
 from .loop import final_folder
 
-__all__ = ["export", "export_variants", "export_vae_decoder", "fresh_folder", "force_fp32_config"]
+__all__ = ["export", "export_variants", "export_vae_decoder", "export_controlnet", "unet_hash", "fresh_folder",
+           "force_fp32_config"]
 
 
 def export(out, folder, overwrite: bool = False):
@@ -78,6 +81,26 @@ def export_vae_decoder(out, folder, overwrite: bool = False) -> list[pathlib.Pat
     target = pathlib.Path(folder).parent / "tinysd-vae-ft"
     fresh_folder(target, overwrite)
     AutoencoderKL.from_pretrained(final_folder(out, "vae_decoder")).save_pretrained(target)
+    return [target]
+
+
+def unet_hash(model_folder) -> str:
+    """The sha256 of a model folder's U-Net weights file: which U-Net a ControlNet was trained to steer."""
+    return hashlib.sha256(pathlib.Path(model_folder, "unet", "diffusion_pytorch_model.safetensors").read_bytes()).hexdigest()
+
+
+def export_controlnet(out, folder, overwrite: bool = False, base=None) -> list[pathlib.Path]:
+    """Write the ControlNet (the extra controlnet stage) as tinysd-controlnet-edges/ next to `folder`, a folder
+    `ControlNetModel.from_pretrained` loads, and base.json with the sha256 of the U-Net it steers (that of
+    the model folder `base`, default `folder`). Returns [it] or []."""
+    if not final_folder(out, "controlnet").exists():
+        return []
+    target = pathlib.Path(folder).parent / "tinysd-controlnet-edges"
+    fresh_folder(target, overwrite)
+    # fp16 on disk keeps the repo small; diffusers loads it as float32 unless told otherwise
+    ControlNetModel.from_pretrained(final_folder(out, "controlnet")).half().save_pretrained(target)
+    base = pathlib.Path(base or folder)
+    (target / "base.json").write_text(json.dumps({"base_unet_sha256": unet_hash(base)}, indent=2) + "\n")
     return [target]
 
 

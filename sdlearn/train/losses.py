@@ -6,7 +6,7 @@ import torch.nn.functional as F
 
 from ..noising import q_sample, snr
 
-__all__ = ["clip_loss", "word_identity_loss", "edge_weights", "vae_loss", "locality_gap", "unet_loss"]
+__all__ = ["clip_loss", "word_identity_loss", "edge_weights", "vae_loss", "locality_gap", "unet_loss", "controlnet_loss"]
 
 
 def clip_loss(model, pixels: torch.Tensor, input_ids: torch.Tensor, negative_ids: torch.Tensor | None = None,
@@ -195,3 +195,32 @@ def unet_loss(unet, latents, text_states, abar, generator, extra=None, min_snr_g
         return per_sample.mean() + x0_loss
     weight = snr_t.clamp(max=min_snr_gamma) / snr_t
     return (per_sample * weight).mean() + x0_loss
+
+
+def controlnet_loss(controlnet, unet, latents: torch.Tensor, text_states: torch.Tensor, condition: torch.Tensor,
+                    abar: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """The ControlNet's objective: the frozen U-Net's noise error when the ControlNet's residuals are added.
+
+    The same noise prediction loss as `unet_loss`, but the ControlNet reads the noisy latents, the timestep, the
+    text and the condition picture and returns one residual per skip connection of the U-Net's encoder and one
+    for its middle block; the U-Net adds them and predicts the noise. Gradients flow through the frozen U-Net
+    into the ControlNet only.
+
+    Args:
+        controlnet: a `ControlNetModel`.
+        unet: the frozen `UNet2DConditionModel` it controls.
+        latents: clean (scaled) latents (B, 4, h, w).
+        text_states: the text encoder's hidden states (B, 77, D).
+        condition: the condition pictures (B, 3, H, W) in [0, 1], H = h times the VAE factor.
+        abar: the schedule's alphas_cumprod (T,).
+        generator: draws the noise, then the timesteps.
+    Returns:
+        The loss, a scalar tensor.
+    """
+    noise = torch.randn(latents.shape, generator=generator)
+    t = torch.randint(0, len(abar), (latents.shape[0],), generator=generator)
+    noisy = q_sample(latents, noise, t, abar)
+    down, mid = controlnet(noisy, t, encoder_hidden_states=text_states, controlnet_cond=condition, return_dict=False)
+    pred = unet(noisy, t, encoder_hidden_states=text_states, down_block_additional_residuals=down,
+                mid_block_additional_residual=mid).sample
+    return F.mse_loss(pred, noise)
