@@ -4,6 +4,11 @@
     python -m sdlearn img2img "a blue square" --image sketch.png --strength 0.7 -o out.png
     python -m sdlearn inpaint "a green circle" --image scene.png --mask mask.png -o out.png
     python -m sdlearn depth "blue squares" --image scene.png -o out.png
+    python -m sdlearn controlnet "a red circle" --edges outline.png -o out.png
+    python -m sdlearn controlnet "a yellow square" --edges photo.png --canny --scale 0.8 -o out.png
+
+An outline for `controlnet` is white lines on black, the model's image size (64x64 for TinySD); --canny takes
+the edges of a picture (a photo, a drawing on white paper) first.
 
 The model is TinySD unless --model or $SDLEARN_MODEL says otherwise; steps and guidance default to
 the model card's recommended values for TinySD and to diffusers' for other models. The same seed gives
@@ -25,9 +30,13 @@ import sys
 import torch
 from PIL import Image
 
+import numpy as np
+
 from . import pipelines
+from .controlnet import controlnet_to_image
+from .edges import canny_edges, edge_condition
 from .finetune import load_embedding, load_lora
-from .loading import ModelNotAvailableError, load, load_vae
+from .loading import ModelNotAvailableError, load, load_controlnet, load_vae
 from .schedulers import swap_scheduler
 
 __all__ = ["main"]
@@ -76,6 +85,14 @@ def _parser():
             sp.add_argument("--paste-back", action="store_true",
                             help="put the input's pixels back outside the mask after decoding (as diffusers' "
                                  "apply_overlay and most inpainting UIs); off: the outside is the model's own")
+    c = sub.add_parser("controlnet", help="text to image steered by an outline (a ControlNet)")
+    common(c, None)
+    c.add_argument("--edges", required=True, help="the outline: white lines on black, the model's image size")
+    c.add_argument("--canny", action="store_true", help="the --edges file is a picture (any size): resize it to the model's size and take its Canny edges")
+    c.add_argument("--controlnet", default="tinysd-controlnet-edges",
+                   help="the ControlNet: tinysd-controlnet-edges (default) or a ControlNet folder")
+    c.add_argument("--scale", type=float, default=1.0,
+                   help="ControlNet conditioning scale, 0-2 (0: the outline is ignored, 1: as trained)")
     return p
 
 
@@ -132,6 +149,18 @@ def main(argv=None) -> int:
                   generator=torch.Generator().manual_seed(args.seed))
         if args.command == "generate":
             result = pipelines.text_to_image(parts, args.prompt, height=args.height, width=args.width, **kw)
+        elif args.command == "controlnet":
+            controlnet = load_controlnet(args.controlnet)
+            edges = open_image(args.edges, "--edges")
+            if args.canny:  # the picture's edges, at the size the model draws
+                side = parts.unet.config.sample_size * parts.vae_scale_factor
+                edges = edge_condition(canny_edges(np.asarray(edges.convert("RGB").resize((side, side)))))
+            try:
+                result = controlnet_to_image(parts, controlnet, args.prompt, edges,
+                                             controlnet_conditioning_scale=args.scale, **kw)
+            except ValueError as e:
+                hint = " Or pass --canny to use the picture's edges." if "mostly light" in str(e) else ""
+                raise ValueError(f"{e}{hint}") from None
         else:
             image = open_image(args.image, "--image")
             if args.command == "img2img":

@@ -4,28 +4,34 @@
 
 A teacher types a prompt, sets steps, guidance and seed, clicks Generate and then scrubs through
 the denoising steps, with the attention map of a chosen word. The same app runs image-to-image
-on bundled sketches and photos, and inpainting on procedural scenes. Bad input (an empty prompt,
-a seed out of range) shows a message in the app instead of a traceback.
+on bundled sketches and photos, inpainting on procedural scenes, and a ControlNet on a bundled or
+uploaded outline (or the edges of an uploaded picture). Bad input (an empty prompt, a seed out of
+range, an outline of the wrong size) shows a message in the app instead of a traceback.
 """
 from __future__ import annotations
 
 import html
+import io
+import os
 
 import ipywidgets as w
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from IPython.display import display
+from PIL import Image
 
 from . import pipelines
-from .data import load_photo, make_scene, render_sketch
-from .loading import ModelNotAvailableError, load
+from .controlnet import controlnet_to_image
+from .data import load_photo, make_scene, render_outline, render_sketch
+from .edges import canny_edges, edge_condition
+from .loading import ModelNotAvailableError, load, load_controlnet
 from .schedulers import swap_scheduler
 from .widgets import step_scrubber
 
-__all__ = ["SOURCES", "MASKS", "ClassroomApp", "build_app"]
+__all__ = ["SOURCES", "MASKS", "OUTLINES", "ClassroomApp", "build_app"]
 
-MODES = ("text to image", "image to image", "inpainting")
+MODES = ("text to image", "image to image", "inpainting", "ControlNet")
 
 
 def _sketch(colour, shape, position="center"):
@@ -65,10 +71,33 @@ def _region_mask(region: str):
     return mask
 
 
+def _drawn(colour, shape, second=None):
+    def outline(size):
+        extra = dict(second={"colour": "blue", "shape": second, "depth": 0.4}, relation="left of") if second else {}
+        return render_outline(make_scene(colour, shape, size_px=size, **extra), seed=2)
+
+    return outline
+
+
+def _edges(make):
+    return lambda size: edge_condition(canny_edges(make(size)))
+
+
+# Outlines for the ControlNet (white lines on black): name -> function(size) -> uint8 (size, size, 3).
+OUTLINES = {
+    "drawn: a circle": _drawn("red", "circle"),
+    "drawn: a triangle": _drawn("red", "triangle"),
+    "drawn: a circle left of a square": _drawn("red", "circle", "square"),
+    "edges: scene, red circle left of a blue square": _edges(SOURCES["scene: red circle left of a blue square"]),
+    "edges: photo, chelsea the cat": lambda size: edge_condition(canny_edges(load_photo("chelsea", size), sigma=1.5)),
+}
+
+
 # Masks for inpainting (white = repaint).
 MASKS = {region: _region_mask(region) for region in ("left half", "right half", "centre square")}
 
-LIMITS = {"steps": (1, 50), "guidance": (0.0, 15.0), "strength": (0.0, 1.0), "seed": (0, 2**31 - 1)}
+LIMITS = {"steps": (1, 50), "guidance": (0.0, 15.0), "strength": (0.0, 1.0), "seed": (0, 2**31 - 1),
+          "control scale": (0.0, 2.0)}
 
 
 def _prompt_words(parts, prompt: str) -> list[str]:
@@ -80,8 +109,9 @@ def _prompt_words(parts, prompt: str) -> list[str]:
 class ClassroomApp:
     """The widgets and what the Generate button does. `build_app()` returns `.view`."""
 
-    def __init__(self, parts=None, inpaint_parts=None):
+    def __init__(self, parts=None, inpaint_parts=None, controlnet=None):
         self.parts = parts if parts is not None else swap_scheduler(load(), "ddim")
+        self.controlnet = controlnet  # loaded on first use: TinySD's, or $SDLEARN_CONTROLNET's
         self.inpaint_parts = inpaint_parts
         if self.inpaint_parts is None and self.parts.is_tinysd:
             try:  # the 9-channel model when it ships; otherwise inpainting blends with the plain model
@@ -103,6 +133,13 @@ class ClassroomApp:
         self.mask = w.Dropdown(options=list(MASKS), description="mask", style=style)
         self.paste_back = w.Checkbox(value=False, description="paste the input back outside the mask",
                                      indent=False)
+        self.outline = w.Dropdown(options=list(OUTLINES), description="outline", layout=layout, style=style)
+        self.upload = w.FileUpload(accept="image/*", multiple=False, description="upload an outline")
+        self.use_edges = w.Checkbox(value=False, indent=False, layout=w.Layout(width="auto"),
+                                    description="the upload is a picture: use its edges (resized to the model's size)")
+        self.control_scale = w.FloatSlider(value=1.0, min=0.0, max=LIMITS["control scale"][1], step=0.1,
+                                           description="control scale", style=style)
+        self.control_controls = w.VBox([self.outline, w.HBox([self.upload, self.use_edges]), self.control_scale])
         self.button = w.Button(description="Generate", button_style="primary", icon="play")
         self.progress = w.IntProgress(value=0, min=0, max=1, description="progress", style=style)
         self.message = w.HTML(value="")
@@ -111,13 +148,16 @@ class ClassroomApp:
         self.mode.observe(self._show_controls, names="value")
         self.source.observe(self._show_input, names="value")
         self.mask.observe(self._show_input, names="value")
+        self.outline.observe(self._forget_upload, names="value")
+        self.upload.observe(self._show_input, names="value")
+        self.use_edges.observe(self._show_input, names="value")
         self.button.on_click(lambda _: self.generate())
         self.image_controls = w.VBox([self.source, self.strength])
         self.view = w.VBox([
             w.HTML("<h2>sdlearn classroom demo</h2><p>Type a prompt, press <b>Generate</b>, then move the "
                    "<b>step</b> slider to watch the picture emerge from noise.</p>"),
             self.mode, self.prompt, w.HBox([self.steps, self.guidance]), self.seed, self.image_controls, self.mask,
-            self.paste_back,
+            self.paste_back, self.control_controls,
             w.HBox([self.button, self.progress]), self.message, self.preview, self.result,
         ])
         self.view.add_class("sdlearn-app")
@@ -127,7 +167,8 @@ class ClassroomApp:
 
     def _show_controls(self, *_):
         mode = self.mode.value
-        self.image_controls.layout.display = None if mode != "text to image" else "none"
+        self.image_controls.layout.display = None if mode in ("image to image", "inpainting") else "none"
+        self.control_controls.layout.display = None if mode == "ControlNet" else "none"
         self.mask.layout.display = None if mode == "inpainting" else "none"
         self.paste_back.layout.display = self.mask.layout.display
         if mode == "inpainting":
@@ -138,8 +179,15 @@ class ClassroomApp:
         self.preview.clear_output()
         if self.mode.value == "text to image":
             return
-        image = SOURCES[self.source.value](self.size)
-        panels = [(image, "input")]
+        if self.mode.value == "ControlNet":
+            try:
+                image = self.outline_image()
+            except ValueError as e:
+                self._say(html.escape(str(e)), error=True)
+                return
+            panels = [(image, "outline")]
+        else:
+            panels = [(SOURCES[self.source.value](self.size), "input")]
         if self.mode.value == "inpainting":
             panels.append((MASKS[self.mask.value](self.size), "mask (white = repaint)"))
         fig, axes = plt.subplots(1, len(panels), figsize=(2.0 * len(panels), 2.2), squeeze=False)
@@ -151,6 +199,39 @@ class ClassroomApp:
             display(fig)
         plt.close(fig)
 
+    def _forget_upload(self, *_):
+        """Picking a bundled outline replaces an uploaded one."""
+        if self.upload.value:
+            self.upload.value = ()
+        self._show_input()
+
+    def outline_image(self) -> np.ndarray:
+        """The ControlNet's outline: the uploaded file (or its edges), else the bundled outline chosen."""
+        if not self.upload.value:
+            return OUTLINES[self.outline.value](self.size)
+        item = self.upload.value[0]
+        try:
+            picture = Image.open(io.BytesIO(bytes(item["content"])))
+            picture.load()
+        except Exception:  # noqa: BLE001 - any unreadable upload gets the same message
+            raise ValueError(f"{html.escape(item['name'])} is not a picture this app can read; upload a PNG or "
+                             "JPEG file.") from None
+        if self.use_edges.value:
+            return edge_condition(canny_edges(np.asarray(picture.convert("RGB").resize((self.size, self.size)))))
+        if picture.size != (self.size, self.size):
+            raise ValueError(f"The outline is {picture.size[0]}x{picture.size[1]}; this model draws "
+                             f"{self.size}x{self.size}. Upload an outline of that size, or tick \"use its edges\".")
+        return np.asarray(picture.convert("RGB"))
+
+    def _controlnet(self):
+        if self.controlnet is None:
+            name = os.environ.get("SDLEARN_CONTROLNET") or ("tinysd-controlnet-edges" if self.parts.is_tinysd else None)
+            if name is None:
+                raise ValueError("There is no ControlNet for this model; set SDLEARN_CONTROLNET to a ControlNet "
+                                 "folder trained for it, or use TinySD.")
+            self.controlnet = load_controlnet(name)
+        return self.controlnet
+
     def check(self) -> str | None:
         """A message for the user if the inputs are not usable, else None."""
         prompt = self.prompt.value.strip()
@@ -161,7 +242,8 @@ class ClassroomApp:
         lo, hi = LIMITS["seed"]
         if not lo <= self.seed.value <= hi:
             return f"The seed must be a whole number from {lo} to {hi}."
-        for name, widget in (("steps", self.steps), ("guidance", self.guidance), ("strength", self.strength)):
+        for name, widget in (("steps", self.steps), ("guidance", self.guidance), ("strength", self.strength),
+                             ("control scale", self.control_scale)):
             lo, hi = LIMITS[name]
             if not lo <= widget.value <= hi:
                 return f"{name} must lie between {lo} and {hi}."
@@ -196,6 +278,9 @@ class ClassroomApp:
         try:
             if self.mode.value == "text to image":
                 result = pipelines.text_to_image(parts, prompt, **kw)
+            elif self.mode.value == "ControlNet":
+                result = controlnet_to_image(parts, self._controlnet(), prompt, self.outline_image(),
+                                             controlnet_conditioning_scale=float(self.control_scale.value), **kw)
             else:
                 image = SOURCES[self.source.value](self.size)
                 if self.mode.value == "image to image":
@@ -205,7 +290,7 @@ class ClassroomApp:
                     result = pipelines.inpaint(parts, prompt, image, MASKS[self.mask.value](self.size),
                                                strength=float(self.strength.value),
                                                paste_back=bool(self.paste_back.value), **kw)
-        except (ValueError, TypeError) as e:  # the pipelines' input checks say what to change
+        except (ValueError, TypeError, ModelNotAvailableError) as e:  # the input checks say what to change
             self._say(html.escape(str(e)), error=True)
             return None
         except Exception as e:  # never a traceback in front of a class
@@ -225,6 +310,6 @@ class ClassroomApp:
         return result
 
 
-def build_app(parts=None, inpaint_parts=None):
+def build_app(parts=None, inpaint_parts=None, controlnet=None):
     """The classroom demo's widget tree (display it, or serve demo/classroom.ipynb with Voila)."""
-    return ClassroomApp(parts, inpaint_parts).view
+    return ClassroomApp(parts, inpaint_parts, controlnet).view

@@ -39,7 +39,7 @@ from .guidance import classifier_free_guidance
 from .images import prepare_condition
 from .latents import decode_latents, vae_scale_factor
 from .pipelines import (Result, Step, check_inputs, do_classifier_free_guidance, encode_prompt_step, extra_step_kwargs,
-                        randn_latents, step_x0)
+                        randn_latents, record_attention_if, step_x0)
 
 __all__ = ["ControlResult", "Residuals", "controlnet_to_image", "make_controlnet", "zero_convolutions",
            "controlnet_keep"]
@@ -98,7 +98,8 @@ def controlnet_to_image(parts, controlnet, prompt, image, height=None, width=Non
                         guidance_scale: float = 7.5, controlnet_conditioning_scale: float = 1.0,
                         control_guidance_start: float = 0.0, control_guidance_end: float = 1.0,
                         negative_prompt=None, generator=None, latents=None, eta: float = 0.0, record: bool = False,
-                        record_residuals: bool = False, progress: bool = True, on_step=None) -> ControlResult:
+                        record_residuals: bool = False, record_attention: bool = False, progress: bool = True,
+                        on_step=None) -> ControlResult:
     """Generate images from text, steered by an outline through a ControlNet.
 
     Args:
@@ -112,7 +113,7 @@ def controlnet_to_image(parts, controlnet, prompt, image, height=None, width=Non
         control_guidance_start, control_guidance_end: the part of the schedule in which the ControlNet acts.
         num_inference_steps, guidance_scale, negative_prompt, generator, latents, eta: as `text_to_image`.
         record: keep every step's latents, noise and x0 predictions; record_residuals: what the ControlNet added
-            at every step, in `ControlResult.residuals`.
+            at every step, in `ControlResult.residuals`; record_attention: the U-Net's cross-attention maps.
         progress: show a progress bar. on_step(i, n): called after step i of n.
     Returns:
         A `ControlResult` with images (B, H, W, 3) in [0, 1].
@@ -152,31 +153,32 @@ def controlnet_to_image(parts, controlnet, prompt, image, height=None, width=Non
     step_kwargs = extra_step_kwargs(scheduler, generator, eta)
     # 7. Denoising loop
     steps, recorded = [], []
-    for i, t in enumerate(tqdm(timesteps, desc="denoising", disable=not progress)):
-        latent_model_input = torch.cat([latents] * 2) if do_cfg else latents
-        latent_model_input = scheduler.scale_model_input(latent_model_input, t)
-        scale = controlnet_conditioning_scale * keep[i]
-        down = mid = None
-        if scale != 0:
-            # the ControlNet reads the same noisy latents, timestep and text as the U-Net, plus the outline ...
-            down, mid = controlnet(latent_model_input, t, encoder_hidden_states=embeds, controlnet_cond=cond,
-                                   return_dict=False)
-            down, mid = [d * scale for d in down], mid * scale
-            if record_residuals:
-                half = slice(batch_size, None) if do_cfg else slice(None)
-                recorded.append(Residuals(i, int(t), [d[half].clone() for d in down], mid[half].clone()))
-        # ... and the U-Net adds its residuals to its skip connections and its middle block's output
-        noise_pred = unet(latent_model_input, t, encoder_hidden_states=embeds, down_block_additional_residuals=down,
-                          mid_block_additional_residual=mid).sample
-        if do_cfg:
-            noise_uncond, noise_text = noise_pred.chunk(2)
-            noise_pred = classifier_free_guidance(noise_uncond, noise_text, guidance_scale)
-        out = scheduler.step(noise_pred, t, latents, **step_kwargs)
-        if record:
-            x0 = step_x0(scheduler, latents, noise_pred, t, out)
-            steps.append(Step(i, int(t), latents.clone(), noise_pred.clone(), x0.clone()))
-        latents = out.prev_sample
-        if on_step is not None:
-            on_step(i, len(timesteps))
+    with record_attention_if(record_attention, unet, batch_size) as store:
+        for i, t in enumerate(tqdm(timesteps, desc="denoising", disable=not progress)):
+            latent_model_input = torch.cat([latents] * 2) if do_cfg else latents
+            latent_model_input = scheduler.scale_model_input(latent_model_input, t)
+            scale = controlnet_conditioning_scale * keep[i]
+            down = mid = None
+            if scale != 0:
+                # the ControlNet reads the same noisy latents, timestep and text as the U-Net, plus the outline ...
+                down, mid = controlnet(latent_model_input, t, encoder_hidden_states=embeds, controlnet_cond=cond,
+                                       return_dict=False)
+                down, mid = [d * scale for d in down], mid * scale
+                if record_residuals:
+                    half = slice(batch_size, None) if do_cfg else slice(None)
+                    recorded.append(Residuals(i, int(t), [d[half].clone() for d in down], mid[half].clone()))
+            # ... and the U-Net adds its residuals to its skip connections and its middle block's output
+            noise_pred = unet(latent_model_input, t, encoder_hidden_states=embeds, down_block_additional_residuals=down,
+                              mid_block_additional_residual=mid).sample
+            if do_cfg:
+                noise_uncond, noise_text = noise_pred.chunk(2)
+                noise_pred = classifier_free_guidance(noise_uncond, noise_text, guidance_scale)
+            out = scheduler.step(noise_pred, t, latents, **step_kwargs)
+            if record:
+                x0 = step_x0(scheduler, latents, noise_pred, t, out)
+                steps.append(Step(i, int(t), latents.clone(), noise_pred.clone(), x0.clone()))
+            latents = out.prev_sample
+            if on_step is not None:
+                on_step(i, len(timesteps))
     # 8. Decode
-    return ControlResult(decode_latents(parts.vae, latents), latents, steps, None, recorded)
+    return ControlResult(decode_latents(parts.vae, latents), latents, steps, store, recorded)

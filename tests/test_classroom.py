@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 import sdlearn
-from sdlearn.classroom import MASKS, SOURCES, ClassroomApp
+from sdlearn.classroom import MASKS, OUTLINES, SOURCES, ClassroomApp
+from sdlearn.controlnet import make_controlnet
 from sdlearn.schedulers import swap_scheduler
 from tiny_models import write_tiny_sd
 
@@ -13,7 +14,7 @@ def app(tmp_path_factory):
     parts = swap_scheduler(sdlearn.load(write_tiny_sd(tmp_path_factory.mktemp("tiny-sd"))), "ddim")
     inpaint = swap_scheduler(sdlearn.load(write_tiny_sd(tmp_path_factory.mktemp("tiny-inp"), unet_in_channels=9)),
                              "ddim")
-    a = ClassroomApp(parts, inpaint)
+    a = ClassroomApp(parts, inpaint, controlnet=make_controlnet(parts.unet).eval())
     a.steps.value = 3
     return a
 
@@ -21,6 +22,9 @@ def app(tmp_path_factory):
 def test_inputs_come_at_the_model_size(app):
     for name, make in SOURCES.items():
         assert make(app.size).shape == (app.size, app.size, 3), name
+    for name, make in OUTLINES.items():
+        o = make(app.size)
+        assert o.shape == (app.size, app.size, 3) and o.dtype == np.uint8 and 0 < (o > 127).mean() < 0.5, name
     for name, make in MASKS.items():
         m = make(app.size)
         assert m.shape == (app.size, app.size) and 0 < (m > 0).mean() < 1, name
@@ -41,7 +45,7 @@ def test_bad_input_gets_a_message_and_no_generation(app, field, value, words):
         getattr(app, field).value = old
 
 
-@pytest.mark.parametrize("mode", ["text to image", "image to image", "inpainting"])
+@pytest.mark.parametrize("mode", ["text to image", "image to image", "inpainting", "ControlNet"])
 def test_generate_records_every_step_and_moves_the_progress_bar(app, mode):
     app.mode.value = mode
     app.prompt.value = "a red circle"
@@ -76,3 +80,41 @@ def test_paste_back_box_shows_in_inpainting_and_keeps_the_input_outside_the_mask
     image = SOURCES[app.source.value](app.size)
     outside = np.asarray(MASKS[app.mask.value](app.size)) < 128
     assert ((result.images[0] * 255).round().astype(np.uint8)[outside] == np.asarray(image)[outside]).all()
+
+
+def _png(array) -> dict:
+    import datetime
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(array).save(buf, format="PNG")
+    return {"name": "mine.png", "type": "image/png", "size": buf.tell(), "content": memoryview(buf.getvalue()),
+            "last_modified": datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)}
+
+
+def test_controlnet_mode_takes_an_upload_and_says_what_is_wrong_with_a_bad_one(app):
+    app.mode.value = "ControlNet"
+    assert app.control_controls.layout.display is None and app.image_controls.layout.display == "none"
+    app.prompt.value = "a red circle"
+    try:
+        app.upload.value = (_png(np.zeros((app.size * 2, app.size * 2, 3), np.uint8)),)  # the wrong size
+        assert app.generate() is None and "Upload an outline of that size" in app.message.value
+        photo = np.full((app.size * 2, app.size * 2, 3), 255, np.uint8)
+        photo[10:40, 10:40] = (200, 30, 30)
+        app.upload.value = (_png(photo),)
+        app.use_edges.value = True  # a picture of any size: its edges at the model's size
+        assert app.outline_image().shape == (app.size, app.size, 3) and app.outline_image().max() == 255
+        assert app.generate() is not None and "Done" in app.message.value
+        app.use_edges.value = False  # the light picture itself is refused: outlines are white on black
+        app.upload.value = (_png(np.full((app.size, app.size, 3), 255, np.uint8)),)
+        assert app.generate() is None and "white lines on black" in app.message.value
+        app.upload.value = (dict(_png(photo), content=memoryview(b"not a picture")),)
+        assert app.generate() is None and "not a picture" in app.message.value
+        app.outline.value = list(OUTLINES)[1]  # choosing a bundled outline drops the upload
+        assert app.upload.value == () and app.generate() is not None
+    finally:
+        app.upload.value = ()
+        app.use_edges.value = False
+        app.mode.value = "text to image"

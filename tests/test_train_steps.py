@@ -388,3 +388,39 @@ def test_vae_decoder_stage_without_a_vae_says_where_to_start(tmp_path):
 
     with pytest.raises(FileNotFoundError, match="--vae-decoder-init"):
         main(["--out", str(tmp_path / "run"), "--stages", "vae_decoder", "--vae-decoder-steps", "2"])
+
+
+def test_controlnet_stage_trains_beside_a_frozen_unet_and_exports_a_folder_diffusers_loads(tmp_path):
+    import dataclasses
+    import json
+
+    from diffusers import ControlNetModel
+    from tiny_models import write_tiny_sd
+
+    from sdlearn.train.cli import make_parser, new_accelerator, stages_from_args
+    from sdlearn.train.config import Run
+    from sdlearn.train.controlnet import train_controlnet
+    from sdlearn.train.exporting import export_controlnet, unet_hash
+
+    base = write_tiny_sd(tmp_path / "base")
+    before = (base / "unet" / "diffusion_pytorch_model.safetensors").read_bytes()
+    args = make_parser().parse_args(["--stages", "controlnet", "--controlnet-steps", "4", "--controlnet-lr", "1e-2",
+                                     "--controlnet-base", str(base)])
+    stage = dataclasses.replace(stages_from_args(args)["controlnet"], n_scenes=6, batch=2, warmup=1)
+    assert (stage.steps, stage.lr, stage.base) == (4, 1e-2, str(base))  # the flags reach the stage
+    run = Run(out=str(tmp_path / "run"), ckpt_every=2)
+    train_controlnet(run, stage, new_accelerator(), tinysd.build_tokenizer())
+    assert export_controlnet(run.out, tmp_path / "tinysd", base=base) == [tmp_path / "tinysd-controlnet-edges"]
+    cn = ControlNetModel.from_pretrained(tmp_path / "tinysd-controlnet-edges")
+    assert all(float(c.weight.detach().abs().max()) > 0 for c in cn.controlnet_down_blocks)  # the zero convolutions moved
+    assert (base / "unet" / "diffusion_pytorch_model.safetensors").read_bytes() == before  # the U-Net did not
+    recorded = json.loads((tmp_path / "tinysd-controlnet-edges" / "base.json").read_text())
+    assert recorded["base_unet_sha256"] == unet_hash(base)
+    assert json.loads((tmp_path / "run" / "controlnet" / "checkpoint" / "step.json").read_text())["step"] == 4
+
+
+def test_controlnet_stage_without_a_model_says_what_to_pass(tmp_path):
+    from sdlearn.train.cli import main
+
+    with pytest.raises(FileNotFoundError, match="--controlnet-base"):
+        main(["--out", str(tmp_path / "run"), "--stages", "controlnet", "--controlnet-steps", "2"])

@@ -10,16 +10,17 @@ from ..data import World, render_outline
 from ..edges import canny_edges, edge_condition, edge_f1, edges_of
 from ..images import to_uint8
 from ..judge import judge, judge_pair
+from .judged import image_size
 
 __all__ = ["controlnet_cases", "controlnet_metrics"]
 
 
-def controlnet_cases(n: int, seed: int = 8080, source: str = "canny"):
-    """`n` world scenes no training drew (their own seed), each with its caption and its condition picture:
-    the scene's Canny edges (`source="canny"`) or its wobbly hand-drawn outline (`"outline"`)."""
+def controlnet_cases(n: int, seed: int = 8080, source: str = "canny", size: int = 64):
+    """`n` world scenes (`size` pixels square) no training drew (their own seed), each with its caption and its
+    condition picture: the scene's Canny edges (`source="canny"`) or its wobbly hand-drawn outline (`"outline"`)."""
     if source not in ("canny", "outline"):
         raise ValueError(f"source must be 'canny' or 'outline', got {source!r}.")
-    scenes = World(seed=seed, split="train").batch(0, n)
+    scenes = World(size=size, seed=seed, split="train").batch(0, n)
     if source == "canny":
         conditions = [edge_condition(canny_edges(s.image)) for s in scenes]
     else:
@@ -45,7 +46,7 @@ def controlnet_metrics(parts, controlnet, n: int = 100, seed: int = 8080, scales
         edges and the generated picture's Canny edges, mean over cases; "colour": share of objects drawn in
         the caption's colour}}.
     """
-    scenes, conditions = controlnet_cases(n, seed, source)
+    scenes, conditions = controlnet_cases(n, seed, source, size=image_size(parts)[0])
     out = {}
     for scale in scales:
         scores, colours = [], []

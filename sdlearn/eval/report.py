@@ -3,6 +3,7 @@
     python -m sdlearn.eval                       # the shipped TinySD
     python -m sdlearn.eval --model path/to/folder --n 200
     python -m sdlearn.eval --variants            # TinySD-depth and TinySD-inpaint next to it
+    python -m sdlearn.eval --controlnet          # tinysd-controlnet-edges on TinySD
 
 A benchmark, not a test: it takes a few minutes on a CPU.
 """
@@ -19,11 +20,12 @@ from diffusers import StableDiffusionPipeline
 from transformers import CLIPModel
 
 from ..data import HELD_OUT
-from ..loading import load
+from ..loading import load, load_controlnet
 from ..schedulers import swap_scheduler
 from ..text import clip_text_features
 from ..tinysd import DEFAULT_FOLDER, RECOMMENDED_GUIDANCE, RECOMMENDED_STEPS
 from .clip import clip_retrieval, synonym_similarities
+from .controlnet import controlnet_metrics
 from .depth import depth_estimator_metrics, depth_to_image_metrics
 from .inpaint import inpaint_metrics
 from .judged import generate, image_size, judge_prompts
@@ -32,7 +34,7 @@ from .prompts import single_object_prompts, two_object_prompts
 from .two_objects import two_object_metrics
 from .vae import vae_psnr, vae_shape_kept
 
-__all__ = ["main", "variants_main"]
+__all__ = ["main", "variants_main", "controlnet_main"]
 
 
 def _print_row(cells: list[str]) -> None:
@@ -70,9 +72,14 @@ def main(argv=None):
     parser.add_argument("--variants", action="store_true",
                         help="evaluate the depth and inpainting models instead (tinysd-depth and tinysd-inpaint "
                              "next to the TinySD folder)")
+    parser.add_argument("--controlnet", nargs="?", const="tinysd-controlnet-edges", default=None,
+                        help="evaluate a ControlNet on the model instead (default: tinysd-controlnet-edges)")
     args = parser.parse_args(argv)
     if args.variants:
         variants_main(args.n, args.model)
+        return
+    if args.controlnet:
+        controlnet_main(args.controlnet, args.n, args.model, args.steps, args.guidance)
         return
 
     folder = args.model or str(DEFAULT_FOLDER)
@@ -182,3 +189,25 @@ def variants_main(n: int = 100, folder=None):
             _print_row([f"{name}, {how}", f"{m['outside_mad']:.2f}", f"{m['outside_median']:.2f}",
                         f"{m['untouched_mad']:.2f}", f"{m['vae_floor_mad']:.2f}", f"{m['colour']:.1%}",
                         f"{m['shape']:.1%}", f"{m['both']:.1%}", "outside <= 3, inside >= 85%"])
+
+
+def controlnet_main(controlnet: str = "tinysd-controlnet-edges", n: int = 200, folder=None, steps: int = RECOMMENDED_STEPS,
+                    guidance: float = RECOMMENDED_GUIDANCE):
+    """Print the ControlNet's table (python -m sdlearn.eval --controlnet): edge F1 and colours kept, on held-out
+    world scenes conditioned on their Canny edges and on drawn outlines, at conditioning scales 0 (no ControlNet),
+    0.5, 1 and 1.5."""
+    parts = load(folder or DEFAULT_FOLDER)
+    cn = load_controlnet(controlnet)
+    print()
+    _print_table([f"ControlNet, {n} held-out scenes, {steps} steps, guidance {guidance:g}", "scale", "edge F1",
+                  "precision", "recall", "colour as prompted"])
+    for source in ("canny", "outline"):
+        t0 = time.time()
+        m = controlnet_metrics(parts, cn, n=n, scales=(0.0, 0.5, 1.0, 1.5), guidance_scale=guidance, steps=steps,
+                               source=source)
+        for scale, r in m.items():
+            what = "Canny edges of the scene" if source == "canny" else "drawn outline of the scene"
+            _print_row([what, f"{scale:g}", f"{r['f1']:.3f}", f"{r['precision']:.3f}", f"{r['recall']:.3f}",
+                        _percent(r["colour"])])
+        print(f"({source}: {time.time() - t0:.0f} s)")
+    _print_row(["target (Canny, scale 1)", "", ">= 0.7 and >= scale 0 + 0.3", "", "", ">= 90%"])

@@ -230,7 +230,7 @@ class ControlNetStage(Stage):
     """
 
     name: str = "controlnet"
-    steps: int = 2000
+    steps: int = 3000
     batch: int = 32
     lr: float = 5e-4
     warmup: int = 100

@@ -53,9 +53,24 @@ def test_demo_bad_input_shows_a_message_not_a_traceback(page, voila):
 def test_demo_inpainting_mode(page, voila):
     open_app(page, voila)
     page.locator(".sdlearn-app .widget-toggle-buttons button", has_text="inpainting").click()
-    page.locator(".sdlearn-app select").first.wait_for()
+    page.locator(".sdlearn-app select:visible").first.wait_for()  # the input picture's menu
     prompt_box(page).fill("a yellow triangle on the left")
     generate(page)
     page.wait_for_selector(".sdlearn-message:has-text('Done')", timeout=180_000)
     screenshot(page, "demo_inpainting")
+    assert "Traceback" not in page.inner_text("body")
+
+
+def test_demo_controlnet_mode(page, voila):
+    open_app(page, voila)
+    page.locator(".sdlearn-app .widget-toggle-buttons button", has_text="ControlNet").click()
+    page.locator(".sdlearn-app .widget-dropdown").filter(has=page.get_by_text("outline", exact=True)).wait_for()
+    page.locator(".sdlearn-app .widget-upload").wait_for()  # the upload button shows in this mode
+    prompt_box(page).fill("a red circle")
+    generate(page)
+    page.wait_for_selector(".sdlearn-message:has-text('Done')", timeout=180_000)
+    slider = page.locator(".sdlearn-app .widget-slider").filter(has=page.get_by_text("step", exact=True)).first
+    slider.scroll_into_view_if_needed()
+    assert images_near(page, slider), "no picture after Generate"
+    screenshot(page, "demo_controlnet")
     assert "Traceback" not in page.inner_text("body")
