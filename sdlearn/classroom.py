@@ -5,14 +5,19 @@
 A teacher types a prompt, sets steps, guidance and seed, clicks Generate and then scrubs through
 the denoising steps, with the attention map of a chosen word. The same app runs image-to-image
 on bundled sketches and photos, inpainting on procedural scenes, and a ControlNet on a bundled or
-uploaded outline (or the edges of an uploaded picture). Bad input (an empty prompt, a seed out of
-range, an outline of the wrong size) shows a message in the app instead of a traceback.
+uploaded outline (or the edges of an uploaded picture). In text-to-image mode an add-on from the customising
+lessons (a textual-inversion embedding, a LoRA, a DreamBooth LoRA) can be switched on; the app then shows the
+same prompt and seed without and with it. Bad input (an empty prompt, a seed out of range, an outline of the
+wrong size) shows a message in the app instead of a traceback.
 """
 from __future__ import annotations
 
+import copy
 import html
 import io
 import os
+import pathlib
+from dataclasses import dataclass
 
 import ipywidgets as w
 import matplotlib.pyplot as plt
@@ -25,11 +30,12 @@ from . import pipelines
 from .controlnet import controlnet_to_image
 from .data import load_photo, make_scene, render_outline, render_sketch
 from .edges import canny_edges, edge_condition
-from .loading import ModelNotAvailableError, load, load_controlnet
+from .finetune import load_embedding, load_lora
+from .loading import SHIPPED, ModelNotAvailableError, load, load_controlnet, load_vae
 from .schedulers import swap_scheduler
 from .widgets import step_scrubber
 
-__all__ = ["SOURCES", "MASKS", "OUTLINES", "ClassroomApp", "build_app"]
+__all__ = ["SOURCES", "MASKS", "OUTLINES", "Addon", "SHIPPED_ADDONS", "with_addon", "ClassroomApp", "build_app"]
 
 MODES = ("text to image", "image to image", "inpainting", "ControlNet")
 
@@ -100,6 +106,45 @@ LIMITS = {"steps": (1, 50), "guidance": (0.0, 15.0), "strength": (0.0, 1.0), "se
           "control scale": (0.0, 2.0)}
 
 
+@dataclass(frozen=True)
+class Addon:
+    """A customising file the demo can switch on: kind "embedding" or "lora", its path, a prompt that shows it,
+    and optionally a VAE to paint with (DreamBooth's badge needs the fine-tuned decoder)."""
+
+    kind: str
+    path: pathlib.Path
+    prompt: str
+    vae: str | None = None
+
+
+_ADDONS = SHIPPED["tinysd"].parent / "addons"
+# The files `scripts/make_addons.py` trains for TinySD (lessons 15, 16 and 18).
+SHIPPED_ADDONS = {
+    "embedding <thing> (lesson 15)": Addon("embedding", _ADDONS / "thing.safetensors", "a <thing>"),
+    "LoRA: wide shapes (lesson 16)": Addon("lora", _ADDONS / "wide-lora", "a wide red circle"),
+    "DreamBooth: the sks badge (lesson 18)": Addon("lora", _ADDONS / "badge-dreambooth", "a sks circle",
+                                                   vae="tinysd-vae-ft"),
+}
+NO_ADDON = "none"
+
+
+def with_addon(parts, addon: Addon):
+    """A copy of `parts` with the add-on loaded (the parts it changes are copied; `parts` stays as it was)."""
+    changed = copy.copy(parts)
+    if addon.kind == "embedding":
+        changed.tokenizer = copy.deepcopy(parts.tokenizer)
+        changed.text_encoder = copy.deepcopy(parts.text_encoder)
+        load_embedding(changed, addon.path)
+    elif addon.kind == "lora":
+        changed.unet = copy.deepcopy(parts.unet)
+        load_lora(changed.unet, addon.path)
+    else:
+        raise ValueError(f"unknown add-on kind {addon.kind!r}; use 'embedding' or 'lora'.")
+    if addon.vae:
+        changed.vae = load_vae(addon.vae)
+    return changed
+
+
 def _prompt_words(parts, prompt: str) -> list[str]:
     """The prompt's tokens as the attention chooser shows them (no start/end tokens, no `</w>`)."""
     ids = parts.tokenizer(prompt, truncation=True, max_length=parts.tokenizer.model_max_length).input_ids
@@ -109,9 +154,13 @@ def _prompt_words(parts, prompt: str) -> list[str]:
 class ClassroomApp:
     """The widgets and what the Generate button does. `build_app()` returns `.view`."""
 
-    def __init__(self, parts=None, inpaint_parts=None, controlnet=None):
+    def __init__(self, parts=None, inpaint_parts=None, addons: dict[str, Addon] | None = None, controlnet=None):
         self.parts = parts if parts is not None else swap_scheduler(load(), "ddim")
         self.controlnet = controlnet  # loaded on first use: TinySD's, or $SDLEARN_CONTROLNET's
+        if addons is None:  # the shipped files fit TinySD only
+            addons = {k: a for k, a in SHIPPED_ADDONS.items() if a.path.exists()} if self.parts.is_tinysd else {}
+        self.addons = addons
+        self._addon_parts = {}
         self.inpaint_parts = inpaint_parts
         if self.inpaint_parts is None and self.parts.is_tinysd:
             try:  # the 9-channel model when it ships; otherwise inpainting blends with the plain model
@@ -119,27 +168,31 @@ class ClassroomApp:
             except ModelNotAvailableError:
                 self.inpaint_parts = None
         self.size = self.parts.unet.config.sample_size * self.parts.vae_scale_factor
-        layout = w.Layout(width="420px")
+        wide = lambda: w.Layout(width="420px")  # noqa: E731 - one Layout per widget: hiding one must not hide others
         style = {"description_width": "90px"}
         self.mode = w.ToggleButtons(options=MODES, value=MODES[0], description="mode", style=style)
         self.prompt = w.Text(value="a red circle on the left", placeholder="e.g. a blue square at the top",
-                             description="prompt", layout=layout, style=style)
+                             description="prompt", layout=wide(), style=style)
         self.steps = w.IntSlider(value=min(self.parts.recommended_steps, LIMITS["steps"][1]), min=1, max=LIMITS["steps"][1], description="steps", style=style)
         self.guidance = w.FloatSlider(value=self.parts.recommended_guidance, min=0.0, max=LIMITS["guidance"][1], step=0.5, description="guidance",
                                       style=style)
         self.seed = w.IntText(value=0, description="seed", style=style)
-        self.source = w.Dropdown(options=list(SOURCES), description="input", layout=layout, style=style)
+        self.source = w.Dropdown(options=list(SOURCES), description="input", layout=wide(), style=style)
         self.strength = w.FloatSlider(value=0.7, min=0.0, max=1.0, step=0.05, description="strength", style=style)
         self.mask = w.Dropdown(options=list(MASKS), description="mask", style=style)
         self.paste_back = w.Checkbox(value=False, description="paste the input back outside the mask",
                                      indent=False)
-        self.outline = w.Dropdown(options=list(OUTLINES), description="outline", layout=layout, style=style)
+        self.outline = w.Dropdown(options=list(OUTLINES), description="outline", layout=wide(), style=style)
         self.upload = w.FileUpload(accept="image/*", multiple=False, description="upload an outline")
         self.use_edges = w.Checkbox(value=False, indent=False, layout=w.Layout(width="auto"),
                                     description="the upload is a picture: use its edges (resized to the model's size)")
         self.control_scale = w.FloatSlider(value=1.0, min=0.0, max=LIMITS["control scale"][1], step=0.1,
                                            description="control scale", style=style)
         self.control_controls = w.VBox([self.outline, w.HBox([self.upload, self.use_edges]), self.control_scale])
+        self.addon = w.Dropdown(options=[NO_ADDON] + list(self.addons), value=NO_ADDON, description="add-on",
+                                layout=wide(), style=style)
+        self.addon.observe(self._pick_addon, names="value")
+        self.comparison = w.Output()
         self.button = w.Button(description="Generate", button_style="primary", icon="play")
         self.progress = w.IntProgress(value=0, min=0, max=1, description="progress", style=style)
         self.message = w.HTML(value="")
@@ -157,16 +210,21 @@ class ClassroomApp:
             w.HTML("<h2>sdlearn classroom demo</h2><p>Type a prompt, press <b>Generate</b>, then move the "
                    "<b>step</b> slider to watch the picture emerge from noise.</p>"),
             self.mode, self.prompt, w.HBox([self.steps, self.guidance]), self.seed, self.image_controls, self.mask,
-            self.paste_back, self.control_controls,
-            w.HBox([self.button, self.progress]), self.message, self.preview, self.result,
+            self.paste_back, self.control_controls, self.addon,
+            w.HBox([self.button, self.progress]), self.message, self.preview, self.comparison, self.result,
         ])
         self.view.add_class("sdlearn-app")
         self._show_controls()
 
     # ------------------------------------------------------------ controls
 
+    def _pick_addon(self, *_):
+        if self.addon.value != NO_ADDON:
+            self.prompt.value = self.addons[self.addon.value].prompt
+
     def _show_controls(self, *_):
         mode = self.mode.value
+        self.addon.layout.display = None if mode == "text to image" and self.addons else "none"
         self.image_controls.layout.display = None if mode in ("image to image", "inpainting") else "none"
         self.control_controls.layout.display = None if mode == "ControlNet" else "none"
         self.mask.layout.display = None if mode == "inpainting" else "none"
@@ -275,7 +333,12 @@ class ClassroomApp:
                   generator=torch.Generator().manual_seed(int(self.seed.value)), record=True, record_attention=True,
                   progress=False, on_step=on_step)
         parts = self.parts
+        addon = self.addon.value if self.mode.value == "text to image" else NO_ADDON
         try:
+            if addon != NO_ADDON:
+                if addon not in self._addon_parts:
+                    self._addon_parts[addon] = with_addon(self.parts, self.addons[addon])
+                parts = self._addon_parts[addon]
             if self.mode.value == "text to image":
                 result = pipelines.text_to_image(parts, prompt, **kw)
             elif self.mode.value == "ControlNet":
@@ -302,14 +365,32 @@ class ClassroomApp:
             self._say("No denoising steps ran (strength too low for this many steps); raise strength or steps.",
                       error=True)
             return result
-        how = "" if parts is self.parts else " (9-channel inpainting model)"
+        self.comparison.clear_output()
+        if addon != NO_ADDON:
+            self._compare(prompt, addon, result)
+        how = "" if parts is self.parts or addon != NO_ADDON else " (9-channel inpainting model)"
         self._say(f"Done: {len(result.steps)} steps{how}. Move the step slider; pick a word to see its attention.")
         self.result.clear_output()
         with self.result:
             display(step_scrubber(parts, result, prompt, tokens=_prompt_words(parts, prompt)))
         return result
 
+    def _compare(self, prompt: str, addon: str, result):
+        """Draw the same prompt and seed without the add-on, and show both side by side."""
+        without = pipelines.text_to_image(self.parts, prompt, num_inference_steps=self.steps.value,
+                                          guidance_scale=float(self.guidance.value), progress=False,
+                                          generator=torch.Generator().manual_seed(int(self.seed.value)))
+        self.last_comparison = (without.images[0], result.images[0])
+        fig, axes = plt.subplots(1, 2, figsize=(4.4, 2.4))
+        for ax, im, title in zip(axes, self.last_comparison, ("without the add-on", f"with {addon.split(' (')[0]}")):
+            ax.imshow(im)
+            ax.set_title(title, fontsize=8)
+            ax.axis("off")
+        with self.comparison:
+            display(fig)
+        plt.close(fig)
+
 
 def build_app(parts=None, inpaint_parts=None, controlnet=None):
     """The classroom demo's widget tree (display it, or serve demo/classroom.ipynb with Voila)."""
-    return ClassroomApp(parts, inpaint_parts, controlnet).view
+    return ClassroomApp(parts, inpaint_parts, controlnet=controlnet).view

@@ -118,3 +118,35 @@ def test_controlnet_mode_takes_an_upload_and_says_what_is_wrong_with_a_bad_one(a
         app.upload.value = ()
         app.use_edges.value = False
         app.mode.value = "text to image"
+
+
+def test_an_addon_is_shown_without_and_with_and_leaves_the_model_alone(app, tmp_path):
+    import torch
+
+    from sdlearn.classroom import Addon, ClassroomApp
+    from sdlearn.finetune import add_lora, save_lora
+
+    parts = app.parts
+    unet = __import__("copy").deepcopy(parts.unet)
+    torch.manual_seed(0)
+    add_lora(unet, rank=2)
+    with torch.no_grad():
+        for name, p in unet.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.5)  # a LoRA that changes the picture (a fresh one starts at zero)
+    save_lora(unet, tmp_path / "lora")
+    demo = ClassroomApp(parts, app.inpaint_parts, addons={"test LoRA": Addon("lora", tmp_path / "lora", "a red box")})
+    demo.steps.value = 3
+    assert demo.addon.layout.display is None  # offered in text-to-image mode
+    demo.addon.value = "test LoRA"
+    assert demo.prompt.value == "a red box"  # choosing an add-on fills in a prompt that shows it
+    result = demo.generate()
+    without, with_ = demo.last_comparison
+    assert np.abs(without - with_).max() > 1e-3  # the add-on changes the picture
+    assert np.allclose(with_, result.images[0])
+    demo.addon.value = "none"
+    plain = demo.generate()
+    assert np.allclose(plain.images[0], without, atol=1e-5)  # the base model was not changed by loading it
+    demo.mode.value = "inpainting"
+    assert demo.addon.layout.display == "none"
+    assert ClassroomApp(parts, app.inpaint_parts).addon.options == ("none",)  # shipped files fit TinySD only

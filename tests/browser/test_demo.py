@@ -74,3 +74,16 @@ def test_demo_controlnet_mode(page, voila):
     assert images_near(page, slider), "no picture after Generate"
     screenshot(page, "demo_controlnet")
     assert "Traceback" not in page.inner_text("body")
+
+
+def test_demo_addon_is_shown_without_and_with(page, voila):
+    open_app(page, voila)
+    menu = page.locator(".sdlearn-app .widget-dropdown").filter(has=page.get_by_text("add-on", exact=True)).locator("select")
+    menu.select_option(label="LoRA: wide shapes (lesson 16)")
+    page.wait_for_function("() => [...document.querySelectorAll('.sdlearn-app input')].some(i => i.value.includes('wide'))")
+    assert "wide" in prompt_box(page).input_value()  # choosing an add-on fills in a prompt that shows it
+    generate(page)
+    page.wait_for_selector(".sdlearn-message:has-text('Done')", timeout=180_000)
+    page.wait_for_function("() => document.querySelectorAll('.sdlearn-app img').length >= 2", timeout=60_000)
+    screenshot(page, "demo_addon")  # the pair without / with the add-on above the step scrubber
+    assert "Traceback" not in page.inner_text("body")
