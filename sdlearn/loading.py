@@ -163,6 +163,20 @@ def load(model: str | os.PathLike | None = None, dtype: torch.dtype = torch.floa
     return parts
 
 
+def _load_part(cls, folder: pathlib.Path, what: str, shipped: dict, extra: str = "", dtype=torch.float32):
+    """`cls.from_pretrained(folder)` in eval mode without gradients; a missing or damaged folder becomes one
+    message naming the shipped choices and what a folder must hold."""
+    if not (folder / "config.json").exists():
+        raise ModelNotAvailableError(
+            f"No {what} at {folder}: give {', '.join(shipped)} or a folder with a {what}'s config.json and weights "
+            f"(as {cls.__name__}.save_pretrained writes them{extra}).")
+    try:
+        model = cls.from_pretrained(folder, torch_dtype=dtype)
+    except Exception as e:  # noqa: BLE001 - a damaged file becomes one message with the fix
+        raise _damaged(str(folder), e) from None
+    return model.eval().requires_grad_(False)
+
+
 def load_vae(vae: str | os.PathLike, dtype: torch.dtype = torch.float32):
     """Load a VAE to swap into a pipeline (`vae=`): "tinysd-vae-ft" (TinySD's fine-tuned decoder) or a folder
     `AutoencoderKL.from_pretrained` reads (its config.json and weights, or a model folder with a vae/ in it)."""
@@ -170,16 +184,8 @@ def load_vae(vae: str | os.PathLike, dtype: torch.dtype = torch.float32):
     folder = pathlib.Path(SHIPPED_VAES.get(name, name))
     if (folder / "vae" / "config.json").exists():
         folder = folder / "vae"
-    if not (folder / "config.json").exists():
-        known = ", ".join(SHIPPED_VAES)
-        raise ModelNotAvailableError(
-            f"No VAE at {folder}: give {known} or a folder with a VAE's config.json and weights (as "
-            "AutoencoderKL.save_pretrained writes them, or a model folder with a vae/ subfolder).")
-    try:
-        model = diffusers.AutoencoderKL.from_pretrained(folder, torch_dtype=dtype)
-    except Exception as e:  # noqa: BLE001 - a damaged file becomes one message with the fix
-        raise _damaged(str(folder), e) from None
-    return model.eval().requires_grad_(False)
+    return _load_part(diffusers.AutoencoderKL, folder, "VAE", SHIPPED_VAES, ", or a model folder with a vae/ subfolder",
+                      dtype)
 
 
 def load_controlnet(controlnet: str | os.PathLike = "tinysd-controlnet-edges", dtype: torch.dtype = torch.float32):
@@ -188,13 +194,4 @@ def load_controlnet(controlnet: str | os.PathLike = "tinysd-controlnet-edges", d
     reads (its config.json and weights)."""
     name = str(controlnet)
     folder = pathlib.Path(SHIPPED_CONTROLNETS.get(name, name))
-    if not (folder / "config.json").exists():
-        known = ", ".join(SHIPPED_CONTROLNETS)
-        raise ModelNotAvailableError(
-            f"No ControlNet at {folder}: give {known} or a folder with a ControlNet's config.json and weights (as "
-            "ControlNetModel.save_pretrained writes them).")
-    try:
-        model = diffusers.ControlNetModel.from_pretrained(folder, torch_dtype=dtype)
-    except Exception as e:  # noqa: BLE001 - a damaged file becomes one message with the fix
-        raise _damaged(str(folder), e) from None
-    return model.eval().requires_grad_(False)
+    return _load_part(diffusers.ControlNetModel, folder, "ControlNet", SHIPPED_CONTROLNETS, dtype=dtype)
