@@ -5,7 +5,8 @@ solution notebook with its outputs and figures, and the README's figures.
 
 Each page comes from the executed copy that `make test` leaves in build/executed/ (nbval's own run of the lesson,
 kept by notebooks/conftest.py) when that copy has the same code as the lesson; otherwise the lesson is executed
-here with nbclient. Rendering uses nbconvert's "lab" template and works offline; the pages embed their images.
+here with nbclient. Rendering uses nbconvert's "lab" template and works offline: the pages embed their images, and
+MathJax (from the jupyter-server-mathjax package) is copied next to them, so the formulas render without a network.
 Sliders and other widgets need a running kernel: on the site they appear as their text description.
 """
 from __future__ import annotations
@@ -78,6 +79,25 @@ def readme_figures() -> list[tuple[str, str]]:
     return rows
 
 
+MATHJAX_CONFIG = "TeX-AMS-MML_HTMLorMML-full,Safe"  # configs the packaged MathJax 2.7 ships
+
+
+def copy_mathjax(out: pathlib.Path) -> pathlib.Path:
+    """MathJax's files in out/mathjax, so pages need no CDN; clear error if the package is missing."""
+    try:
+        import jupyter_server_mathjax
+    except ImportError:
+        sys.exit("build_site.py needs MathJax's files: pip install jupyter-server-mathjax (it is in requirements.txt)")
+    shutil.copytree(pathlib.Path(jupyter_server_mathjax.__file__).parent / "static", out / "mathjax")
+    return out / "mathjax"
+
+
+def mathjax_url(rel: str) -> str:
+    """The local MathJax, relative to a page at rel (lessons at the top, solutions one folder down)."""
+    up = "../" * rel.count("/")
+    return f"{up}mathjax/MathJax.js?config={MATHJAX_CONFIG}"
+
+
 def render_index(pages: list[tuple[pathlib.Path, object, str]], exporter: HTMLExporter) -> str:
     readme = (ROOT / "README.md").read_text().split("\n\n")
     intro = next(p for p in readme if not p.startswith("#"))
@@ -114,16 +134,19 @@ def main(argv=None):
         shutil.rmtree(out)
     (out / "solutions").mkdir(parents=True)
     marker.touch()
+    copy_mathjax(out)
     exporter = HTMLExporter(template_name="lab")
     pages = []
     for path in lessons():
         nb, how = executed(path, args.executed)
         rel = path.relative_to(NOTEBOOKS).with_suffix(".html").as_posix()
+        exporter.mathjax_url = mathjax_url(rel)
         body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title(nb)}})
         (out / rel).write_text(link_pages(body))
         pages.append((path, nb, rel))
         print(f"{rel:55s} {how}", flush=True)
     shutil.copytree(ROOT / "figures", out / "figures")
+    exporter.mathjax_url = mathjax_url("index.html")
     (out / "index.html").write_text(render_index(pages, exporter))
     print(f"site: {out / 'index.html'} ({len(pages)} pages)")
 

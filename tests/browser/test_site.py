@@ -1,5 +1,6 @@
 """The course site (`make site`): the index lists every lesson, its links open the lesson pages, and the pages
-show their figures (images that really loaded, not broken links)."""
+show their figures (images that really loaded, not broken links) and their formulas (MathJax from the site's own
+folder: this machine has no network, so a CDN script would leave the TeX source on the page)."""
 import pathlib
 import subprocess
 import sys
@@ -45,4 +46,12 @@ def test_a_lesson_link_opens_the_lesson_with_its_figures(site, page):
     total, ok = loaded_images(page)
     assert total >= 3 and ok == total, (total, ok)  # the lesson's plots, embedded by nbconvert
     assert "Traceback" not in page.inner_text("body")
+    page.wait_for_selector(".MathJax, .MathJax_Display, .MathJax_SVG", state="attached", timeout=30_000)
+    typeset = page.evaluate("() => document.querySelectorAll('script[type^=\"math/tex\"]').length")
+    assert typeset >= 5, f"only {typeset} formulas typeset by MathJax"
     page.screenshot(path=str(ARTIFACTS / "site-lesson-01.png"), full_page=False)
+
+
+def test_solution_pages_find_mathjax_one_folder_down(site, page):
+    page.goto((site / "solutions" / "01_forward_diffusion_solutions.html").as_uri())
+    page.wait_for_function("() => window.MathJax !== undefined && window.MathJax.Hub !== undefined", timeout=30_000)
