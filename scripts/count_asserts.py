@@ -55,7 +55,7 @@ def main(argv=None):
     parser.add_argument("--foreign", type=pathlib.Path, default=None,
                         help="also run on the foreign family written in this folder (tests/foreign_model.py)")
     args = parser.parse_args(argv)
-    notebooks = args.notebooks or sorted((ROOT / "notebooks").rglob("*.ipynb"))
+    notebooks = [p.resolve() for p in args.notebooks] or sorted((ROOT / "notebooks").rglob("*.ipynb"))
     foreign = None
     if args.foreign is not None:
         sys.path.insert(0, str(ROOT / "tests"))
