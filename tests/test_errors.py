@@ -232,3 +232,14 @@ def test_cli_loads_embeddings_loras_and_vaes_and_refuses_wrong_ones(tiny, tmp_pa
     assert main(["generate", "a red circle", "--steps", "2", "--lora", str(tmp_path / "lora"), "-o",
                  str(tmp_path / "y.png")]) == 2  # TinySD with a LoRA made for the tiny test model
     assert "another model" in capsys.readouterr().err
+
+
+def test_eval_on_a_folder_without_tinysds_clip_skips_the_clip_rows(tmp_path, capsys):
+    # a real SD folder ships only the text half of CLIP; the eval must still finish and say what it skipped
+    from sdlearn.eval import main
+
+    model = write_tiny_sd(tmp_path / "sd")
+    assert not (model / "clip").exists()
+    main(["--model", str(model), "--n", "2", "--steps", "1"])
+    out = capsys.readouterr().out
+    assert "no clip/ folder" in out and "VAE PSNR" in out and "CLIP caption" not in out
