@@ -4,8 +4,8 @@
 
 A teacher types a prompt, sets steps, guidance and seed, clicks Generate and then scrubs through
 the denoising steps, with the attention map of a chosen word. The same app runs image-to-image
-on bundled sketches and photos, inpainting on procedural scenes, and a ControlNet on a bundled or
-uploaded outline (or the edges of an uploaded picture). In text-to-image mode an add-on from the customising
+on bundled sketches and photos, inpainting on procedural scenes, and a ControlNet on a bundled, uploaded or
+hand-drawn outline (or the edges of an uploaded picture; the sketch pad is an ipycanvas canvas). In text-to-image mode an add-on from the customising
 lessons (a textual-inversion embedding, a LoRA, a DreamBooth LoRA) can be switched on; the app then shows the
 same prompt and seed without and with it. Bad input (an empty prompt, a seed out of range, an outline of the
 wrong size) shows a message in the app instead of a traceback.
@@ -23,8 +23,9 @@ import ipywidgets as w
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from ipycanvas import Canvas
 from IPython.display import display
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from . import pipelines
 from .controlnet import controlnet_to_image
@@ -35,7 +36,7 @@ from .loading import SHIPPED, ModelNotAvailableError, load, load_controlnet, loa
 from .schedulers import swap_scheduler
 from .widgets import step_scrubber
 
-__all__ = ["SOURCES", "MASKS", "OUTLINES", "Addon", "SHIPPED_ADDONS", "with_addon", "ClassroomApp", "build_app"]
+__all__ = ["SOURCES", "MASKS", "OUTLINES", "DRAW", "SketchPad", "Addon", "SHIPPED_ADDONS", "with_addon", "ClassroomApp", "build_app"]
 
 MODES = ("text to image", "image to image", "inpainting", "ControlNet")
 
@@ -97,6 +98,102 @@ OUTLINES = {
     "edges: scene, red circle left of a blue square": _edges(SOURCES["scene: red circle left of a blue square"]),
     "edges: photo, chelsea the cat": lambda size: edge_condition(canny_edges(load_photo("chelsea", size), sigma=1.5)),
 }
+
+
+# The outline menu's last entry: the sketch pad below the menu.
+DRAW = "draw your own (on the pad below)"
+
+
+class SketchPad:
+    """Draw an outline with the mouse: white strokes on black, for the ControlNet.
+
+    The canvas only shows the strokes. The kernel keeps them as line segments and draws them again with PIL at the
+    model's size and a line width like the training outlines' (1.5 px at 64 px), so what the ControlNet gets does
+    not depend on the browser, and a test can draw without one.
+    """
+
+    DISPLAY = 256  # the canvas's side in screen pixels
+
+    def __init__(self, size: int, on_stroke=None):
+        self.size, self.on_stroke = size, None
+        self.segments: list[tuple[float, float, float, float]] = []  # (x0, y0, x1, y1) in canvas pixels
+        self._pen = None
+        d = self.DISPLAY
+        self.canvas = Canvas(width=d, height=d, layout=w.Layout(width=f"{d}px", height=f"{d}px"))
+        self.canvas.add_class("sdlearn-sketchpad")
+        self.canvas.on_mouse_down(self.pen_down)
+        self.canvas.on_mouse_move(self.pen_move)
+        self.canvas.on_mouse_up(self.pen_up)
+        self.canvas.on_mouse_out(self.pen_up)
+        self.clear_button = w.Button(description="clear the pad", icon="eraser")
+        self.clear_button.on_click(lambda _: self.clear())
+        self.count = w.HTML()
+        self.view = w.VBox([w.HTML("Draw an outline with the mouse (white on black); it is used at the model's "
+                                   f"size, {size}x{size}, shown below."),
+                            self.canvas, w.HBox([self.clear_button, self.count])])
+        self.clear()
+        self.on_stroke = on_stroke  # called after each stroke and each clearing
+
+    def pen_down(self, x: float, y: float):
+        self._pen = (x, y)
+
+    def pen_move(self, x: float, y: float):
+        if self._pen is None:
+            return
+        x0, y0 = self._pen
+        self.canvas.stroke_style = "white"
+        self.canvas.stroke_line(x0, y0, x, y)
+        self.segments.append((x0, y0, x, y))
+        self._pen = (x, y)
+
+    def pen_up(self, x: float, y: float):
+        if self._pen is None:
+            return
+        if not self.segments or self.segments[-1][2:] != self._pen:  # a click without a move: a dot
+            self.segments.append((*self._pen, *self._pen))
+            self.canvas.fill_style = "white"
+            self.canvas.fill_circle(*self._pen, self.canvas.line_width / 2)
+        self._pen = None
+        self.count.value = f"{len(self.segments)} line segments"
+        if self.on_stroke is not None:
+            self.on_stroke()
+
+    def clear(self):
+        self.segments, self._pen = [], None
+        self.redraw()
+        self.count.value = "empty"
+        if self.on_stroke is not None:
+            self.on_stroke()
+
+    def redraw(self):
+        """Paint the pad again from the kept strokes. A canvas drops what was drawn before the browser showed it,
+        so the app calls this when the pad is shown."""
+        # ipycanvas tells the browser which canvas its commands are for only when the target changes. Under Voila
+        # the notebook runs before the page is open, so that first message is lost and the browser drops every
+        # later command ("currentCanvas is undefined"). Forgetting the target makes the next command name it again.
+        self.canvas._canvas_manager._current_canvas = None
+        self.canvas.line_width = 1.5 * self.DISPLAY / 64  # the training outlines' width, scaled to the pad
+        self.canvas.line_cap = "round"
+        self.canvas.fill_style = "black"
+        self.canvas.fill_rect(0, 0, self.DISPLAY, self.DISPLAY)
+        self.canvas.stroke_style = "white"
+        for x0, y0, x1, y1 in self.segments:
+            self.canvas.stroke_line(x0, y0, x1, y1)
+
+    def image(self) -> np.ndarray:
+        """The strokes at the model's size: uint8 (size, size, 3), white lines on black."""
+        if not self.segments:
+            raise ValueError("The sketch pad is empty: draw an outline on it with the mouse, or pick a bundled "
+                             "outline from the menu.")
+        k = self.size / self.DISPLAY
+        width = max(1, round(1.5 * self.size / 64))
+        picture = Image.new("L", (self.size, self.size), 0)
+        draw = ImageDraw.Draw(picture)
+        for x0, y0, x1, y1 in self.segments:
+            draw.line([(x0 * k, y0 * k), (x1 * k, y1 * k)], fill=255, width=width, joint="curve")
+            r = (width - 1) / 2  # a round end as wide as the line, so strokes join without gaps
+            draw.ellipse([x1 * k - r, y1 * k - r, x1 * k + r, y1 * k + r], fill=255)
+        return np.repeat(np.asarray(picture)[..., None], 3, axis=2)
 
 
 # Masks for inpainting (white = repaint).
@@ -182,13 +279,16 @@ class ClassroomApp:
         self.mask = w.Dropdown(options=list(MASKS), description="mask", style=style)
         self.paste_back = w.Checkbox(value=False, description="paste the input back outside the mask",
                                      indent=False)
-        self.outline = w.Dropdown(options=list(OUTLINES), description="outline", layout=wide(), style=style)
+        self.outline = w.Dropdown(options=list(OUTLINES) + [DRAW], description="outline", layout=wide(), style=style)
+        self.pad = SketchPad(self.size, on_stroke=self._show_input)
+        self.pad.view.layout.display = "none"  # shown when the outline menu picks it
         self.upload = w.FileUpload(accept="image/*", multiple=False, description="upload an outline")
         self.use_edges = w.Checkbox(value=False, indent=False, layout=w.Layout(width="auto"),
                                     description="the upload is a picture: use its edges (resized to the model's size)")
         self.control_scale = w.FloatSlider(value=1.0, min=0.0, max=LIMITS["control scale"][1], step=0.1,
                                            description="control scale", style=style)
-        self.control_controls = w.VBox([self.outline, w.HBox([self.upload, self.use_edges]), self.control_scale])
+        self.control_controls = w.VBox([self.outline, self.pad.view, w.HBox([self.upload, self.use_edges]),
+                                        self.control_scale])
         self.addon = w.Dropdown(options=[NO_ADDON] + list(self.addons), value=NO_ADDON, description="add-on",
                                 layout=wide(), style=style)
         self.addon.observe(self._pick_addon, names="value")
@@ -238,6 +338,8 @@ class ClassroomApp:
         if self.mode.value == "text to image":
             return
         if self.mode.value == "ControlNet":
+            if self.outline.value == DRAW and not self.pad.segments and not self.upload.value:
+                return  # nothing drawn yet: nothing to show, and nothing wrong
             try:
                 image = self.outline_image()
             except ValueError as e:
@@ -258,15 +360,18 @@ class ClassroomApp:
         plt.close(fig)
 
     def _forget_upload(self, *_):
-        """Picking a bundled outline replaces an uploaded one."""
+        """Picking a bundled outline (or the pad) replaces an uploaded one; the pad shows only when picked."""
+        self.pad.view.layout.display = None if self.outline.value == DRAW else "none"
+        if self.outline.value == DRAW:
+            self.pad.redraw()
         if self.upload.value:
             self.upload.value = ()
         self._show_input()
 
     def outline_image(self) -> np.ndarray:
-        """The ControlNet's outline: the uploaded file (or its edges), else the bundled outline chosen."""
+        """The ControlNet's outline: the uploaded file (or its edges), else the pad's or the bundled outline chosen."""
         if not self.upload.value:
-            return OUTLINES[self.outline.value](self.size)
+            return self.pad.image() if self.outline.value == DRAW else OUTLINES[self.outline.value](self.size)
         item = self.upload.value[0]
         try:
             picture = Image.open(io.BytesIO(bytes(item["content"])))

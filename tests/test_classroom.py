@@ -150,3 +150,35 @@ def test_an_addon_is_shown_without_and_with_and_leaves_the_model_alone(app, tmp_
     demo.mode.value = "inpainting"
     assert demo.addon.layout.display == "none"
     assert ClassroomApp(parts, app.inpaint_parts).addon.options == ("none",)  # shipped files fit TinySD only
+
+
+def test_controlnet_mode_draws_on_the_sketch_pad(app):
+    from sdlearn.classroom import DRAW
+
+    app.mode.value = "ControlNet"
+    app.prompt.value = "a red circle"
+    pad = app.pad
+    try:
+        app.outline.value = DRAW
+        assert pad.view.layout.display is None  # the pad shows only when picked
+        assert app.generate() is None and "sketch pad is empty" in app.message.value
+        d = pad.DISPLAY
+        pad.pen_down(d * 0.25, d * 0.5)  # a horizontal stroke across the middle, in canvas pixels
+        for x in np.linspace(0.25, 0.75, 20)[1:]:
+            pad.pen_move(d * x, d * 0.5)
+        pad.pen_up(d * 0.75, d * 0.5)
+        pad.pen_move(d * 0.9, d * 0.9)  # the pen is up: moving draws nothing
+        outline = app.outline_image()
+        assert outline.shape == (app.size, app.size, 3) and outline.dtype == np.uint8
+        row = app.size // 2
+        assert outline[row, app.size // 4 + 1 : 3 * app.size // 4 - 1].min() == 255  # the stroke, at the model's size
+        assert outline[: row - 3].max() == 0 and outline[row + 3 :].max() == 0  # and nothing else
+        assert app.generate() is not None and "Done" in app.message.value
+        pad.clear()
+        assert pad.segments == [] and app.generate() is None and "sketch pad is empty" in app.message.value
+        app.outline.value = list(OUTLINES)[0]
+        assert pad.view.layout.display == "none" and app.generate() is not None
+    finally:
+        pad.clear()
+        app.outline.value = list(OUTLINES)[0]
+        app.mode.value = "text to image"

@@ -1,4 +1,6 @@
 """The classroom demo (`make demo`) in a real browser: type a prompt, generate, scrub; bad input gets a message."""
+import math
+
 from browser_helpers import images_near, screenshot, set_slider, wait_for_new_image
 
 
@@ -73,6 +75,36 @@ def test_demo_controlnet_mode(page, voila):
     slider.scroll_into_view_if_needed()
     assert images_near(page, slider), "no picture after Generate"
     screenshot(page, "demo_controlnet")
+    assert "Traceback" not in page.inner_text("body")
+
+
+def test_demo_controlnet_sketch_pad(page, voila):
+    open_app(page, voila)
+    page.locator(".sdlearn-app .widget-toggle-buttons button", has_text="ControlNet").click()
+    menu = page.locator(".sdlearn-app .widget-dropdown").filter(has=page.get_by_text("outline", exact=True)).locator("select")
+    menu.select_option(label="draw your own (on the pad below)")
+    pad = page.locator(".sdlearn-sketchpad").first
+    pad.wait_for(state="visible")
+    pad.scroll_into_view_if_needed()
+    box = pad.bounding_box()
+    cx, cy, r = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, box["width"] / 4
+    page.mouse.move(cx + r, cy)  # a circle, drawn with the mouse as a teacher would
+    page.mouse.down()
+    for k in range(1, 41):
+        page.mouse.move(cx + r * math.cos(k * math.pi / 20), cy + r * math.sin(k * math.pi / 20))
+    page.mouse.up()
+    page.wait_for_selector(".sdlearn-app :text('line segments')", timeout=30_000)  # the kernel got the strokes
+    lit, alpha = pad.evaluate("""c => { const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        let n = 0; for (let i = 0; i < d.length; i += 4) n += d[i] > 200; return [n, d[3]]; }""")
+    assert lit > 200 and alpha == 255, (lit, alpha)  # the strokes show, white on an opaque black pad
+    prompt_box(page).fill("a red circle")
+    generate(page)
+    page.wait_for_selector(".sdlearn-message:has-text('Done')", timeout=180_000)
+    slider = page.locator(".sdlearn-app .widget-slider").filter(has=page.get_by_text("step", exact=True)).first
+    slider.scroll_into_view_if_needed()
+    assert images_near(page, slider), "no picture after Generate"
+    pad.scroll_into_view_if_needed()
+    screenshot(page, "demo_controlnet_sketch_pad")
     assert "Traceback" not in page.inner_text("body")
 
 
