@@ -63,17 +63,22 @@ def test_demo_inpainting_mode(page, voila):
     assert "Traceback" not in page.inner_text("body")
 
 
-def test_demo_controlnet_mode(page, voila):
-    open_app(page, voila)
-    page.locator(".sdlearn-app .widget-toggle-buttons button", has_text="ControlNet").click()
-    page.locator(".sdlearn-app .widget-dropdown").filter(has=page.get_by_text("outline", exact=True)).wait_for()
-    page.locator(".sdlearn-app .widget-upload").wait_for()  # the upload button shows in this mode
+def controlnet_picture(page):
+    """Generate "a red circle" from the outline chosen and check the step scrubber shows a picture."""
     prompt_box(page).fill("a red circle")
     generate(page)
     page.wait_for_selector(".sdlearn-message:has-text('Done')", timeout=180_000)
     slider = page.locator(".sdlearn-app .widget-slider").filter(has=page.get_by_text("step", exact=True)).first
     slider.scroll_into_view_if_needed()
     assert images_near(page, slider), "no picture after Generate"
+
+
+def test_demo_controlnet_mode(page, voila):
+    open_app(page, voila)
+    page.locator(".sdlearn-app .widget-toggle-buttons button", has_text="ControlNet").click()
+    page.locator(".sdlearn-app .widget-dropdown").filter(has=page.get_by_text("outline", exact=True)).wait_for()
+    page.locator(".sdlearn-app .widget-upload").wait_for()  # the upload button shows in this mode
+    controlnet_picture(page)
     screenshot(page, "demo_controlnet")
     assert "Traceback" not in page.inner_text("body")
 
@@ -97,12 +102,7 @@ def test_demo_controlnet_sketch_pad(page, voila):
     lit, alpha = pad.evaluate("""c => { const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
         let n = 0; for (let i = 0; i < d.length; i += 4) n += d[i] > 200; return [n, d[3]]; }""")
     assert lit > 200 and alpha == 255, (lit, alpha)  # the strokes show, white on an opaque black pad
-    prompt_box(page).fill("a red circle")
-    generate(page)
-    page.wait_for_selector(".sdlearn-message:has-text('Done')", timeout=180_000)
-    slider = page.locator(".sdlearn-app .widget-slider").filter(has=page.get_by_text("step", exact=True)).first
-    slider.scroll_into_view_if_needed()
-    assert images_near(page, slider), "no picture after Generate"
+    controlnet_picture(page)
     pad.scroll_into_view_if_needed()
     screenshot(page, "demo_controlnet_sketch_pad")
     assert "Traceback" not in page.inner_text("body")
