@@ -5,9 +5,9 @@
 A teacher types a prompt, sets steps, guidance and seed, clicks Generate and then scrubs through
 the denoising steps, with the attention map of a chosen word. The same app runs image-to-image
 on bundled sketches and photos, inpainting on procedural scenes, and a ControlNet on a bundled, uploaded or
-hand-drawn outline (or the edges of an uploaded picture; the sketch pad is an ipycanvas canvas). In text-to-image mode an add-on from the customising
-lessons (a textual-inversion embedding, a LoRA, a DreamBooth LoRA) can be switched on; the app then shows the
-same prompt and seed without and with it. Bad input (an empty prompt, a seed out of range, an outline of the
+hand-drawn outline (or the edges of an uploaded picture; the sketch pad is an ipycanvas canvas). In
+text-to-image mode an add-on from the customising lessons (a textual-inversion embedding, a LoRA, a DreamBooth
+LoRA) can be switched on; the app then shows the same prompt and seed without and with it. Bad input (an empty prompt, a seed out of range, an outline of the
 wrong size) shows a message in the app instead of a traceback.
 """
 from __future__ import annotations
@@ -36,7 +36,8 @@ from .loading import SHIPPED, ModelNotAvailableError, load, load_controlnet, loa
 from .schedulers import swap_scheduler
 from .widgets import step_scrubber
 
-__all__ = ["SOURCES", "MASKS", "OUTLINES", "DRAW", "SketchPad", "Addon", "SHIPPED_ADDONS", "with_addon", "ClassroomApp", "build_app"]
+__all__ = ["SOURCES", "MASKS", "OUTLINES", "DRAW", "SketchPad", "Addon", "SHIPPED_ADDONS", "with_addon", "ClassroomApp",
+           "build_app"]
 
 MODES = ("text to image", "image to image", "inpainting", "ControlNet")
 
