@@ -7,8 +7,8 @@ the denoising steps, with the attention map of a chosen word. The same app runs 
 on bundled sketches and photos, inpainting on procedural scenes, and a ControlNet on a bundled, uploaded or
 hand-drawn outline (or the edges of an uploaded picture; the sketch pad is an ipycanvas canvas). In
 text-to-image mode an add-on from the customising lessons (a textual-inversion embedding, a LoRA, a DreamBooth
-LoRA) can be switched on; the app then shows the same prompt and seed without and with it. Bad input (an empty prompt, a seed out of range, an outline of the
-wrong size) shows a message in the app instead of a traceback.
+LoRA) can be switched on; the app then shows the same prompt and seed without and with it. Bad input (an empty
+prompt, a seed out of range, an outline of the wrong size) shows a message in the app instead of a traceback.
 """
 from __future__ import annotations
 
@@ -142,8 +142,7 @@ class SketchPad:
         if self._pen is None:
             return
         x0, y0 = self._pen
-        self.canvas.stroke_style = "white"
-        self.canvas.stroke_line(x0, y0, x, y)
+        self.canvas.stroke_line(x0, y0, x, y)  # white, round-capped: set once by redraw()
         self.segments.append((x0, y0, x, y))
         self._pen = (x, y)
 
@@ -152,8 +151,7 @@ class SketchPad:
             return
         if not self.segments or self.segments[-1][2:] != self._pen:  # a click without a move: a dot
             self.segments.append((*self._pen, *self._pen))
-            self.canvas.fill_style = "white"
-            self.canvas.fill_circle(*self._pen, self.canvas.line_width / 2)
+            self.canvas.stroke_line(*self._pen, *self._pen)  # a round cap on a zero-length line
         self._pen = None
         self.count.value = f"{len(self.segments)} line segments"
         if self.on_stroke is not None:
