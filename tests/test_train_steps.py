@@ -227,6 +227,21 @@ def test_drop_attribute_leaves_out_exactly_one_word_of_the_kind():
     assert train.drop_attribute("a big red circle on the left", rng, "colour") == "a big circle on the left"
 
 
+def test_colour_boost_replaces_the_last_share_with_scenes_holding_that_colour():
+    from sdlearn.data.world import HELD_OUT
+
+    scenes = train.make_scenes(200, seed=4, p_two=0.5)
+    boosted = train.with_colour_boost(scenes, "orange", 0.25, seed=4, p_two=0.5, chunk=50)
+    assert len(boosted) == 200 and all(a is b for a, b in zip(boosted[:150], scenes[:150]))
+    assert all(any(o.colour == "orange" for o in s.objects) for s in boosted[150:])
+    assert not any((o.colour, o.shape) in HELD_OUT for s in boosted for o in s.objects)
+    has = lambda ss: sum(any(o.colour == "orange" for o in s.objects) for s in ss)
+    assert has(boosted) > has(scenes) + 25  # some of the replaced scenes held orange already
+    assert train.with_colour_boost(scenes, "orange", 0.0, seed=4) is scenes
+    with pytest.raises(ValueError, match="colour must be one of"):
+        train.with_colour_boost(scenes, "teal", 0.2, seed=4)
+
+
 def test_bad_weights_get_a_clear_error():
     with pytest.raises(ValueError, match="must be >= 0"):
         train.edge_weights(torch.zeros(1, 3, 8, 8), -1.0)

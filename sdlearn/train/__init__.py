@@ -47,12 +47,12 @@ script on several GPUs or machines. Checkpoints are written every `--ckpt-every`
 """
 from .captions import drop_attribute, hole_captions, swap_attribute
 from .cli import main
-from .data import encode_captions, make_dataset, make_scenes, random_masks, tokenize
+from .data import encode_captions, make_dataset, make_scenes, random_masks, tokenize, with_colour_boost
 from .exporting import export, export_variants
 from .grounding import grounding_loss, object_words
 from .losses import clip_loss, edge_weights, locality_gap, unet_loss, vae_loss, word_identity_loss
 
-__all__ = ["make_scenes", "make_dataset", "tokenize", "encode_captions", "random_masks", "clip_loss", "word_identity_loss",
+__all__ = ["make_scenes", "with_colour_boost", "make_dataset", "tokenize", "encode_captions", "random_masks", "clip_loss", "word_identity_loss",
            "grounding_loss", "object_words", "swap_attribute",
            "drop_attribute", "hole_captions", "vae_loss", "locality_gap", "edge_weights", "unet_loss", "export",
            "export_variants", "main"]

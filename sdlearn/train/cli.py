@@ -87,6 +87,11 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--unet-init", default=None,
                         help="start the U-Net stage from this saved U-Net folder (a second training phase) "
                              "instead of random weights")
+    parser.add_argument("--boost-share", type=float, default=unet.boost_share,
+                        help="share of the U-Net's training scenes replaced by scenes holding a --boost-colour "
+                             "object (0: off)")
+    parser.add_argument("--boost-colour", default=unet.boost_colour,
+                        help="the colour --boost-share adds more of (TinySD v0.7: orange, its least precise colour)")
     parser.add_argument("--grounding-weight", type=float, default=unet.grounding_weight,
                         help="weight of the U-Net's grounding term: each object's pixels attend to its words "
                              "(0: off, as real Stable Diffusion)")
@@ -121,7 +126,8 @@ def stages_from_args(args: argparse.Namespace) -> dict[str, Stage]:
                        edge_weight=args.vae_edge_weight, local_weight=args.vae_local_weight, bf16=args.vae_bf16),
         "unet": replace(UNetStage(), steps=args.unet_steps, batch=args.unet_batch, n_scenes=args.n_train,
                         partial_captions=args.partial_captions, p_two=args.p_two,
-                        grounding_weight=args.grounding_weight, lr=args.unet_lr, init=args.unet_init),
+                        grounding_weight=args.grounding_weight, lr=args.unet_lr, init=args.unet_init,
+                        boost_colour=args.boost_colour, boost_share=args.boost_share),
         "depth": replace(DepthStage(), steps=args.depth_steps, batch=args.variant_batch, n_scenes=args.n_variant),
         "unet_depth": replace(DepthUNetStage(), steps=args.variant_unet_steps, batch=args.unet_batch,
                               n_scenes=args.n_variant),

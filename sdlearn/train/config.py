@@ -128,6 +128,8 @@ class UNetStage(Stage):
     p_two: float = 0.3  # share of two-object scenes in its training data
     grounding_weight: float = 0.0  # weight of the grounding term on its cross-attention maps (train/grounding.py)
     init: str | None = None  # a saved U-Net folder to start from (a second phase of training), or None: random
+    boost_colour: str = "orange"  # the colour whose scenes `boost_share` adds (train/data.py: with_colour_boost)
+    boost_share: float = 0.0  # share of the training scenes replaced by scenes holding a `boost_colour` object
 
 
 @dataclass(frozen=True)

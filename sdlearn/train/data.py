@@ -6,15 +6,49 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from ..data import Scene, World
+from ..data import COLOURS, Scene, World
 from ..images import to_pixels
 
-__all__ = ["make_scenes", "make_dataset", "scenes", "tokenize", "encode_captions", "encode_latents", "random_masks"]
+__all__ = ["make_scenes", "with_colour_boost", "make_dataset", "scenes", "tokenize", "encode_captions", "encode_latents", "random_masks"]
 
 
 def make_scenes(n: int, seed: int, split: str = "train", size: int = 64, p_two: float = World.P_TWO) -> list[Scene]:
     """The first n scenes of the procedural world with this seed, split, size and share of two-object scenes."""
     return World(size=size, seed=seed, split=split, p_two=p_two).batch(0, n)
+
+
+def with_colour_boost(scenes: list[Scene], colour: str, share: float, seed: int, p_two: float = World.P_TWO,
+                      size: int = 64, chunk: int = 4000) -> list[Scene]:
+    """The scenes with their last `share` replaced by scenes that hold an object of `colour`.
+
+    More of one colour where the model draws it least precisely: TinySD v0.6 drew orange (between red and
+    yellow) as yellow or red in 18 of its 22 two-object errors of a third colour. The new scenes come from worlds
+    seed + 1000, seed + 1001, ... (`chunk` scenes each, the same split, size and share of two-object scenes),
+    so held-out pairs stay held out.
+
+    Args:
+        scenes: the training scenes.
+        colour: a palette colour.
+        share: the fraction of `scenes` replaced (0 keeps them all).
+        seed: the training world's seed.
+        p_two, size: as the training world's.
+        chunk: scenes drawn from each extra world.
+    Returns:
+        A list as long as `scenes`.
+    """
+    if colour not in COLOURS:
+        raise ValueError(f"colour must be one of {list(COLOURS)}, got {colour!r}.")
+    if not 0.0 <= share <= 1.0:
+        raise ValueError(f"share is a fraction of the scenes, got {share}.")
+    k = int(share * len(scenes))
+    if k == 0:
+        return scenes
+    extra, i = [], 0
+    while len(extra) < k:
+        extra += [s for s in make_scenes(chunk, seed + 1000 + i, "train", size, p_two)
+                  if any(o.colour == colour for o in s.objects)]
+        i += 1
+    return scenes[: len(scenes) - k] + extra[:k]
 
 
 def make_dataset(n: int, seed: int, split: str = "train", size: int = 64, p_two: float = World.P_TWO):

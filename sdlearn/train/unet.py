@@ -13,7 +13,7 @@ from transformers import CLIPTextModel
 from .. import tinysd
 from .captions import drop_attribute
 from .config import EMPTY_CAPTION_RATE, Run, UNetStage
-from .data import encode_captions, encode_latents, make_scenes, tokenize
+from .data import encode_captions, encode_latents, make_scenes, tokenize, with_colour_boost
 from .grounding import GroundingStore, grounding_loss, grounding_processors, object_coverage, word_indicators
 from .loop import EMA, final_folder, final_loss, log_time, run_stage
 from .losses import unet_loss
@@ -134,6 +134,7 @@ def train_unet(run: Run, stage: UNetStage, accelerator, tokenizer) -> None:
     """Train TinySD's text-to-image U-Net on the frozen VAE's latents and text encoder's states; save its EMA
     to `<out>/unet/final`."""
     scenes = make_scenes(stage.n_scenes, seed=run.seed + stage.data_seed, p_two=stage.p_two)
+    scenes = with_colour_boost(scenes, stage.boost_colour, stage.boost_share, run.seed + stage.data_seed, stage.p_two)
     images, captions = np.stack([s.image for s in scenes]), [s.caption for s in scenes]
     vae, text_encoder = frozen_encoders(run.out)
     # Encode every image once: the latent distribution's mean and std, sampled afresh each step.
