@@ -91,7 +91,7 @@ def make_parser() -> argparse.ArgumentParser:
                         help="share of the U-Net's training scenes replaced by scenes holding a --boost-colour "
                              "object (0: off)")
     parser.add_argument("--boost-colour", default=unet.boost_colour,
-                        help="the colour --boost-share adds more of (TinySD v0.7: orange, its least precise colour)")
+                        help="the colour --boost-share adds more of (orange: TinySD v0.6 drew it least precisely)")
     parser.add_argument("--grounding-weight", type=float, default=unet.grounding_weight,
                         help="weight of the U-Net's grounding term: each object's pixels attend to its words "
                              "(0: off, as real Stable Diffusion)")
