@@ -9,6 +9,7 @@ import torch
 from accelerate import Accelerator
 
 from .. import tinysd
+from ..data import COLOURS
 from .clip import train_clip
 from .controlnet import train_controlnet
 from .config import (ALL_STAGES, EXTRA_STAGES, ClipStage, ControlNetStage, DepthStage, DepthUNetStage,
@@ -90,7 +91,7 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--boost-share", type=float, default=unet.boost_share,
                         help="share of the U-Net's training scenes replaced by scenes holding a --boost-colour "
                              "object (0: off)")
-    parser.add_argument("--boost-colour", default=unet.boost_colour,
+    parser.add_argument("--boost-colour", default=unet.boost_colour, choices=list(COLOURS),
                         help="the colour --boost-share adds more of (orange: TinySD v0.6 drew it least precisely)")
     parser.add_argument("--grounding-weight", type=float, default=unet.grounding_weight,
                         help="weight of the U-Net's grounding term: each object's pixels attend to its words "
@@ -150,6 +151,8 @@ def new_accelerator() -> Accelerator:
 def main(argv=None):
     parser = make_parser()
     args = parser.parse_args(argv)
+    if not 0.0 <= args.boost_share <= 1.0:  # checked before minutes of scene making, not after
+        parser.error(f"--boost-share is a share of the scenes, between 0 and 1; got {args.boost_share}")
     accelerator = new_accelerator()
     pathlib.Path(args.out).mkdir(parents=True, exist_ok=True)
     tokenizer = tinysd.build_tokenizer()
