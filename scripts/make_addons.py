@@ -30,7 +30,7 @@ from sdlearn.finetune import (add_lora, add_token, class_pictures, encode_concep
 OUT = pathlib.Path(__file__).resolve().parents[1] / "sdlearn" / "weights" / "addons"
 THING = dict(colours=("yellow",), shapes=("triangle",), sizes=("large",), backgrounds=("black",))
 DREAMBOOTH = dict(n_pictures=5, steps=400, lr=5e-3, batch_size=4, rank=4, targets="all", class_prompt="a circle",
-                  n_prior=16, prior_steps=15, prior_guidance=7.5)
+                  n_prior=64, prior_steps=15, prior_guidance=7.5, prior_weight=1.0)
 
 
 def thing(parts, out: pathlib.Path) -> dict:
@@ -63,7 +63,7 @@ def dreambooth(parts, out: pathlib.Path, prior: bool) -> dict:
                                         steps=c["prior_steps"])
     params = add_lora(parts.unet, c["rank"], c["targets"])
     fit = train_unet(parts, data, params, steps=c["steps"], lr=c["lr"], batch_size=c["batch_size"], seed=0,
-                     prior=prior_batch)
+                     prior=prior_batch, prior_weight=c["prior_weight"])
     save_lora(parts.unet, out)
     return {**c, "prior": prior, "trained": fit.trained, "seconds": fit.seconds}
 
