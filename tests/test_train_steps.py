@@ -51,6 +51,29 @@ def test_swap_attribute_changes_exactly_one_shape_or_colour():
         assert kind[x] != kind[y] and (kind[x] in SHAPES) == (kind[y] in SHAPES)
 
 
+
+def test_swap_colours_exchanges_the_two_objects_colours():
+    import numpy as np
+
+    from sdlearn.train.captions import KIND_OF_WORD
+    from sdlearn.train.clip import hard_negative
+
+    assert train.swap_colours("a red circle left of a blue box") == "a blue circle left of a red box"
+    assert train.swap_colours("a big orange disc above a red square") == "a big red disc above an orange square"
+    assert train.swap_colours("a violet box above a purple circle") is None  # same colour, two words
+    assert train.swap_colours("a drawing of a red triangle") is None
+    _, captions = train.make_dataset(64, seed=1)
+    two = [c for c in captions if train.swap_colours(c) is not None]
+    assert two, "the dataset should hold two-colour captions"
+    for c in two:
+        swapped = train.swap_colours(c)
+        colours = lambda t: [KIND_OF_WORD[w][1] for w in t.split() if KIND_OF_WORD.get(w, ("",))[0] == "colour"]
+        assert colours(swapped) == colours(c)[::-1] and swapped != c
+        assert hard_negative(c, np.random.default_rng(0), colour_swap=1.0) == swapped
+    # off: exactly the old negatives, drawn from the same generator
+    a, b = np.random.default_rng(3), np.random.default_rng(3)
+    assert [hard_negative(c, a) for c in captions] == [train.swap_attribute(c, b) for c in captions]
+
 def test_clip_loss_with_hard_negatives():
     torch.manual_seed(0)
     pixels, ids = _images_and_ids(4)

@@ -45,7 +45,7 @@ Built on Hugging Face Accelerate, so `accelerate launch -m sdlearn.train ...` ru
 script on several GPUs or machines. Checkpoints are written every `--ckpt-every` steps into
 `<out>/<stage>/checkpoint`; rerunning the same command resumes from them.
 """
-from .captions import drop_attribute, hole_captions, swap_attribute
+from .captions import drop_attribute, hole_captions, swap_attribute, swap_colours
 from .cli import main
 from .data import encode_captions, make_dataset, make_scenes, random_masks, tokenize, with_colour_boost
 from .exporting import export, export_variants
@@ -53,6 +53,6 @@ from .grounding import grounding_loss, object_words
 from .losses import clip_loss, edge_weights, locality_gap, unet_loss, vae_loss, word_identity_loss
 
 __all__ = ["make_scenes", "with_colour_boost", "make_dataset", "tokenize", "encode_captions", "random_masks", "clip_loss", "word_identity_loss",
-           "grounding_loss", "object_words", "swap_attribute",
+           "grounding_loss", "object_words", "swap_attribute", "swap_colours",
            "drop_attribute", "hole_captions", "vae_loss", "locality_gap", "edge_weights", "unet_loss", "export",
            "export_variants", "main"]

@@ -101,6 +101,9 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--attribute-weight", type=float, default=clip.attribute_weight,
                         help="weight of CLIP's attribute term: each object word's state names its object's colour "
                              "and shape (0: off)")
+    parser.add_argument("--colour-swap", type=float, default=clip.colour_swap,
+                        help="CLIP: share of two-colour captions whose hard negative exchanges the two objects' "
+                             "colours instead of changing one word (0: off)")
     parser.add_argument("--vae-edge-weight", type=float, default=vae.edge_weight,
                         help="extra weight of the VAE's squared error at edges (0: plain MSE)")
     parser.add_argument("--vae-local-weight", type=float, default=vae.local_weight,
@@ -122,7 +125,8 @@ def stages_from_args(args: argparse.Namespace) -> dict[str, Stage]:
     replace = dataclasses.replace
     return {
         "clip": replace(ClipStage(), steps=args.clip_steps, batch=args.clip_batch, n_scenes=args.n_train,
-                        identity_weight=args.identity_weight, attribute_weight=args.attribute_weight),
+                        identity_weight=args.identity_weight, attribute_weight=args.attribute_weight,
+                        colour_swap=args.colour_swap),
         "vae": replace(VaeStage(), steps=args.vae_steps, batch=args.vae_batch, n_scenes=args.n_train,
                        edge_weight=args.vae_edge_weight, local_weight=args.vae_local_weight, bf16=args.vae_bf16),
         "unet": replace(UNetStage(), steps=args.unet_steps, batch=args.unet_batch, n_scenes=args.n_train,

@@ -10,14 +10,14 @@ import torch.nn.functional as F
 from .. import tinysd
 from ..data import COLOURS, SHAPES
 from ..images import to_pixels
-from .captions import swap_attribute
+from .captions import swap_attribute, swap_colours
 from .config import ClipStage, Run
 from .data import make_scenes, tokenize
 from .grounding import object_words
 from .loop import final_folder, final_loss, log_time, run_stage
 from .losses import clip_loss, word_identity_loss
 
-__all__ = ["train_clip", "ClipWithWordHead", "word_classes", "attribute_labels"]
+__all__ = ["train_clip", "hard_negative", "ClipWithWordHead", "word_classes", "attribute_labels"]
 
 
 class ClipWithWordHead(torch.nn.Module):
@@ -67,6 +67,17 @@ def word_classes(ids: torch.Tensor, tokenizer) -> tuple[torch.Tensor, int]:
     return index, len(words)
 
 
+def hard_negative(caption: str, rng: np.random.Generator, colour_swap: float = 0.0) -> str:
+    """A caption's hard negative: with probability `colour_swap` (for captions with two different colours) the
+    caption with the colours exchanged (`swap_colours`), otherwise one shape or colour word changed
+    (`swap_attribute`). With colour_swap 0 the generator is used exactly as before the option existed."""
+    if colour_swap > 0:
+        swapped = swap_colours(caption)
+        if swapped is not None and rng.random() < colour_swap:
+            return swapped
+    return swap_attribute(caption, rng)
+
+
 def train_clip(run: Run, stage: ClipStage, accelerator, tokenizer) -> None:
     """Train TinySD's CLIP with in-batch negatives and one hard negative per image, and with `stage.identity_weight`
     / `stage.attribute_weight` the word terms of `ClipWithWordHead`; save it to `<out>/clip/final`."""
@@ -77,7 +88,7 @@ def train_clip(run: Run, stage: ClipStage, accelerator, tokenizer) -> None:
     colour_of, shape_of = attribute_labels(scenes, captions, tokenizer) if words_on else (None, None)
     del scenes
     rng = np.random.default_rng(run.seed + stage.negatives_seed)
-    negative_ids = tokenize(tokenizer, [swap_attribute(c, rng) for c in captions])
+    negative_ids = tokenize(tokenizer, [hard_negative(c, rng, stage.colour_swap) for c in captions])
     torch.manual_seed(run.seed + stage.init_seed)
     model = tinysd.make_clip()
     word_index, n_words = word_classes(ids, tokenizer)

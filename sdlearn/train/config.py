@@ -78,6 +78,7 @@ class ClipStage(Stage):
     negatives_seed: int = 0  # numpy generator that picks the word each hard negative swaps
     identity_weight: float = 0.0  # weight of the word-identity term: every word's output state must name its word
     attribute_weight: float = 0.0  # weight of the attribute term: every object word's state names its object's colour, shape
+    colour_swap: float = 0.0  # share of two-colour captions whose hard negative swaps the colours (see swap_colours)
 
 
 @dataclass(frozen=True)
