@@ -43,6 +43,7 @@ __all__ = [
     "coverage",
     "article",
     "describe",
+    "swap_colours",
     "perspective",
 ]
 
@@ -200,6 +201,27 @@ def describe(obj: SceneObject, rng: random.Random, with_size: bool, with_positio
     if with_position:
         phrase += " " + rng.choice(POSITION_PHRASES[obj.position])
     return phrase
+
+
+def swap_colours(caption: str) -> str | None:
+    """The caption with its two objects' colour words exchanged, or None when that would not change its meaning.
+
+    "a red circle left of a blue box" -> "a blue circle left of a red box". Such a caption is the hardest
+    negative for binding: it has the same words, so only a text encoder (and an image tower) that keeps each
+    colour with its own object can tell it from the caption. None for captions with fewer than two colour
+    words or with two words for the same colour ("a violet box above a purple circle").
+    """
+    colour_of = {w: c for c in COLOURS for w in SYNONYMS.get(c, (c,))}
+    words = caption.split()
+    spots = [i for i, w in enumerate(words) if w in colour_of]
+    if len(spots) != 2 or colour_of[words[spots[0]]] == colour_of[words[spots[1]]]:
+        return None
+    i, j = spots
+    words[i], words[j] = words[j], words[i]
+    for k in (i, j):
+        if k > 0 and words[k - 1] in ("a", "an"):
+            words[k - 1] = article(words[k])
+    return " ".join(words)
 
 
 def _caption(scene_objects, relation, background, rng: random.Random) -> str:

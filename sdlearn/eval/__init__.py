@@ -21,7 +21,7 @@ One job per file:
 
 A benchmark, not a test: the full run takes minutes on a CPU.
 """
-from .clip import caption_fits, clip_retrieval, synonym_similarities
+from .clip import caption_fits, clip_binding, clip_retrieval, synonym_similarities
 from .controlnet import controlnet_cases, controlnet_metrics
 from .depth import depth_estimator_metrics, depth_to_image_metrics
 from .inpaint import inpaint_case, inpaint_metrics, latent_cells
@@ -37,7 +37,7 @@ __all__ = [
     "two_object_metrics", "object_word_positions", "localises", "noised_scene_localisation",
     "image_size", "generate", "judge_prompts", "guidance_sweep",
     "vae_psnr", "vae_shape_kept",
-    "caption_fits", "clip_retrieval", "synonym_similarities",
+    "caption_fits", "clip_retrieval", "clip_binding", "synonym_similarities",
     "depth_estimator_metrics", "depth_to_image_metrics",
     "latent_cells", "inpaint_case", "inpaint_metrics", "controlnet_cases", "controlnet_metrics",
     "main", "variants_main",

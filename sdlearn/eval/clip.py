@@ -7,10 +7,11 @@ import numpy as np
 import torch
 
 from ..data import RELATION_PHRASES, SYNONYMS, World
+from ..data.world import swap_colours
 from ..images import to_pixels
 from ..judge import parse_prompt
 
-__all__ = ["caption_fits", "clip_retrieval", "synonym_similarities"]
+__all__ = ["caption_fits", "clip_retrieval", "clip_binding", "synonym_similarities"]
 
 
 def caption_fits(caption: str, scene) -> bool:
@@ -68,6 +69,40 @@ def clip_retrieval(clip, tokenizer, groups: int = 10, k: int = 32, seed: int = 7
         right += [caption_fits(s.caption, scenes[int(j)]) for s, j in zip(scenes, best)]
     return float(np.mean(right))
 
+
+
+@torch.no_grad()
+def clip_binding(clip, tokenizer, n: int = 200, seed: int = 778) -> float:
+    """How often CLIP scores a two-object scene's caption above the same caption with the colours exchanged.
+
+    "a red circle left of a blue box" against "a blue circle left of a red box": the same words, so only a model
+    that keeps each colour with its own object can tell them apart. Chance is 50%.
+
+    Args:
+        clip: a transformers `CLIPModel`.
+        tokenizer: its tokenizer.
+        n: how many two-object scenes with two different colours.
+        seed: the world's seed.
+    Returns:
+        The fraction of scenes whose own caption scores higher.
+    """
+    world, scenes, i = World(seed=seed, split="all"), [], 0
+    while len(scenes) < n:
+        s = world[i]
+        i += 1
+        if s.relation is not None and swap_colours(s.caption) is not None:
+            scenes.append(s)
+    right = []
+    for start in range(0, n, 50):
+        batch = scenes[start : start + 50]
+        x = to_pixels(np.stack([s.image for s in batch]))
+        texts = [s.caption for s in batch] + [swap_colours(s.caption) for s in batch]
+        ids = tokenizer(texts, padding="max_length", max_length=tokenizer.model_max_length, truncation=True,
+                        return_tensors="pt").input_ids
+        logits = clip(input_ids=ids, pixel_values=x).logits_per_image  # (B, 2B)
+        k = torch.arange(len(batch))
+        right += (logits[k, k] > logits[k, k + len(batch)]).tolist()
+    return float(np.mean(right))
 
 @torch.no_grad()
 def synonym_similarities(text_encoder_with_projection, tokenizer) -> list[tuple[str, str, str, bool, float]]:

@@ -5,7 +5,7 @@ import random
 
 import numpy as np
 
-from ..data.world import COLOURS, SHAPES, SYNONYMS, describe
+from ..data.world import COLOURS, SHAPES, SYNONYMS, describe, swap_colours
 
 __all__ = ["KIND_OF_WORD", "swap_attribute", "swap_colours", "drop_attribute", "hole_captions"]
 
@@ -38,26 +38,6 @@ def swap_attribute(caption: str, rng: np.random.Generator) -> str:
     words[i] = others[rng.integers(len(others))]
     if i > 0 and words[i - 1] in ("a", "an"):
         words[i - 1] = "an" if words[i][0] in "aeiou" else "a"
-    return " ".join(words)
-
-
-def swap_colours(caption: str) -> str | None:
-    """The caption with its two objects' colour words exchanged, or None when that would not change its meaning.
-
-    "a red circle left of a blue box" -> "a blue circle left of a red box". Such a caption is the hardest
-    negative for binding: it has the same words, so only a text encoder (and an image tower) that keeps each
-    colour with its own object can tell it from the caption. None for captions with fewer than two colour
-    words or with two words for the same colour ("a violet box above a purple circle").
-    """
-    words = caption.split()
-    spots = [i for i, w in enumerate(words) if KIND_OF_WORD.get(w, ("",))[0] == "colour"]
-    if len(spots) != 2 or KIND_OF_WORD[words[spots[0]]][1] == KIND_OF_WORD[words[spots[1]]][1]:
-        return None
-    i, j = spots
-    words[i], words[j] = words[j], words[i]
-    for k in (i, j):
-        if k > 0 and words[k - 1] in ("a", "an"):
-            words[k - 1] = "an" if words[k][0] in "aeiou" else "a"
     return " ".join(words)
 
 
