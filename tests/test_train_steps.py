@@ -462,3 +462,49 @@ def test_controlnet_stage_without_a_model_says_what_to_pass(tmp_path):
 
     with pytest.raises(FileNotFoundError, match="--controlnet-base"):
         main(["--out", str(tmp_path / "run"), "--stages", "controlnet", "--controlnet-steps", "2"])
+
+
+def test_curriculum_moves_the_two_object_share_and_the_weight_from_start_to_end():
+    from sdlearn.train.unet import curriculum_draw, ramp
+
+    w = ramp(0.2, 0.8, 101)
+    assert w(0) == 0.2 and abs(w(50) - 0.5) < 1e-9 and abs(w(100) - 0.8) < 1e-9 and abs(w(500) - 0.8) < 1e-9
+    is_two = [i % 4 == 0 for i in range(400)]  # a quarter of the scenes hold two objects
+    draw = curriculum_draw(is_two, batch=2000, p_two=ramp(0.1, 0.9, 11))
+    g = torch.Generator().manual_seed(0)
+    share = [float(torch.tensor(is_two)[draw(step, g)].float().mean()) for step in (0, 5, 10)]
+    assert abs(share[0] - 0.1) < 0.03 and abs(share[1] - 0.5) < 0.04 and abs(share[2] - 0.9) < 0.03, share
+    with pytest.raises(ValueError, match="both one- and two-object"):
+        curriculum_draw([True] * 10, batch=4, p_two=ramp(0.5, 0.9, 10))
+
+
+def test_the_curriculum_flags_reach_the_unet_stage_and_default_to_constant():
+    from sdlearn.train.cli import make_parser, stages_from_args
+
+    unet = stages_from_args(make_parser().parse_args([]))["unet"]
+    assert unet.p_two_end is None and unet.grounding_weight_end is None
+    args = make_parser().parse_args(["--p-two", "0.5", "--p-two-end", "0.9", "--grounding-weight-end", "0.8"])
+    unet = stages_from_args(args)["unet"]
+    assert (unet.p_two, unet.p_two_end, unet.grounding_weight_end) == (0.5, 0.9, 0.8)
+
+
+def test_unet_stage_runs_with_a_curriculum_and_saves_a_unet_diffusers_loads(tmp_path):
+    import dataclasses
+
+    from diffusers import UNet2DConditionModel
+
+    from sdlearn.train.cli import make_parser, new_accelerator, stages_from_args
+    from sdlearn.train.config import Run
+    from sdlearn.train.loop import final_folder
+    from sdlearn.train.unet import train_unet
+
+    torch.manual_seed(0)
+    run = Run(out=str(tmp_path / "run"))
+    tinysd.make_vae().save_pretrained(final_folder(run.out, "vae"))
+    tinysd.make_clip().save_pretrained(final_folder(run.out, "clip"))
+    args = make_parser().parse_args(["--unet-steps", "2", "--p-two", "0.3", "--p-two-end", "0.9",
+                                     "--grounding-weight", "0.1", "--grounding-weight-end", "0.5"])
+    stage = dataclasses.replace(stages_from_args(args)["unet"], n_scenes=40, batch=2, warmup=1)
+    train_unet(run, stage, new_accelerator(), tinysd.build_tokenizer())
+    unet = UNet2DConditionModel.from_pretrained(final_folder(run.out, "unet"))
+    assert unet.config.cross_attention_dim == tinysd.make_unet().config.cross_attention_dim

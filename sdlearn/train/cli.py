@@ -84,6 +84,12 @@ def make_parser() -> argparse.ArgumentParser:
                         help="share of U-Net samples whose caption leaves out one colour or shape word")
     parser.add_argument("--p-two", type=float, default=unet.p_two,
                         help="share of two-object scenes in the U-Net's training data")
+    parser.add_argument("--p-two-end", type=float, default=unet.p_two_end,
+                        help="a curriculum: the share of two-object samples moves linearly from --p-two at the first "
+                             "U-Net step to this at the last (default: constant)")
+    parser.add_argument("--grounding-weight-end", type=float, default=unet.grounding_weight_end,
+                        help="a curriculum: the grounding weight moves linearly from --grounding-weight at the first "
+                             "U-Net step to this at the last (default: constant)")
     parser.add_argument("--unet-lr", type=float, default=unet.lr, help="the U-Net's peak learning rate")
     parser.add_argument("--unet-init", default=None,
                         help="start the U-Net stage from this saved U-Net folder (a second training phase) "
@@ -132,6 +138,7 @@ def stages_from_args(args: argparse.Namespace) -> dict[str, Stage]:
         "unet": replace(UNetStage(), steps=args.unet_steps, batch=args.unet_batch, n_scenes=args.n_train,
                         partial_captions=args.partial_captions, p_two=args.p_two,
                         grounding_weight=args.grounding_weight, lr=args.unet_lr, init=args.unet_init,
+                        p_two_end=args.p_two_end, grounding_weight_end=args.grounding_weight_end,
                         boost_colour=args.boost_colour, boost_share=args.boost_share),
         "depth": replace(DepthStage(), steps=args.depth_steps, batch=args.variant_batch, n_scenes=args.n_variant),
         "unet_depth": replace(DepthUNetStage(), steps=args.variant_unet_steps, batch=args.unet_batch,

@@ -18,7 +18,7 @@ from .grounding import GroundingStore, grounding_loss, grounding_processors, obj
 from .loop import EMA, final_folder, final_loss, log_time, run_stage
 from .losses import unet_loss
 
-__all__ = ["train_unet", "train_text_conditioned_unet", "frozen_encoders", "partial_or_empty", "alternative_or_empty",
+__all__ = ["train_unet", "train_text_conditioned_unet", "ramp", "curriculum_draw", "frozen_encoders", "partial_or_empty", "alternative_or_empty",
            "CAPTION", "ALTERNATIVE", "EMPTY"]
 
 # picks each sample's text states: (indices of the batch's scenes, generator) -> (states (B, 77, D), which (B,)),
@@ -70,9 +70,30 @@ def alternative_or_empty(text_states, empty, alt_states=None, has_alt=None, alt_
     return pick
 
 
+def ramp(start: float, end: float, steps: int) -> Callable[[int], float]:
+    """step -> the value on the straight line from `start` at step 0 to `end` at the last step."""
+    return lambda step: start + (end - start) * min(step, steps - 1) / max(1, steps - 1)
+
+
+def curriculum_draw(is_two: list[bool], batch: int, p_two: Callable[[int], float]):
+    """draw(step, g) -> a batch of scene indices, each from the two-object scenes with probability p_two(step),
+    else from the one-object scenes (uniform within each pool)."""
+    is_two = torch.tensor(is_two)
+    two, one = torch.nonzero(is_two).flatten(), torch.nonzero(~is_two).flatten()
+    if len(two) == 0 or len(one) == 0:
+        raise ValueError("a two-object curriculum needs both one- and two-object scenes; check --p-two and --p-two-end.")
+
+    def draw(step, g):
+        from_two = torch.rand(batch, generator=g) < p_two(step)
+        return torch.where(from_two, two[torch.randint(len(two), (batch,), generator=g)],
+                           one[torch.randint(len(one), (batch,), generator=g)])
+
+    return draw
+
+
 def train_text_conditioned_unet(stage, run: Run, accelerator, unet, latents, scale: float, pick_states: PickStates,
                                 extra_fn=None, weight_fn=None, x0_fn=None, x0_weight: float = 0.0,
-                                grounding=None) -> None:
+                                grounding=None, draw_indices=None) -> None:
     """Train `unet` (its initial weights) with `unet_loss` and keep an EMA of its weights, saved as the stage's model.
 
     Each step draws, from one generator and in this order: the batch's scene indices `idx`; the latent
@@ -92,7 +113,9 @@ def train_text_conditioned_unet(stage, run: Run, accelerator, unet, latents, sca
         x0_fn: `x0_fn(idx)` -> positions (B, 1, h, w) whose clean-latent error counts `x0_weight`, or None.
         grounding: None, or (weight, coverage (N, 2, h, w), words (N, 2 captions, 2 objects, 77)): adds
             `weight` times `grounding_loss` on the cross-attention maps (words of the caption, or of the
-            alternative caption, each sample was given; none for the empty prompt).
+            alternative caption, each sample was given; none for the empty prompt). `weight` may be a function
+            of the step (a curriculum).
+        draw_indices: `draw_indices(step, g)` -> the batch's scene indices (B,), or None: uniform over the scenes.
     """
     mean, std = latents
     abar = tinysd.shipped_scheduler().alphas_cumprod
@@ -104,7 +127,10 @@ def train_text_conditioned_unet(stage, run: Run, accelerator, unet, latents, sca
         unet.set_attn_processor(grounding_processors(unet, store))
 
     def step_fn(m, step):
-        idx = torch.randint(0, len(mean), (stage.batch,), generator=g)
+        if draw_indices is None:
+            idx = torch.randint(0, len(mean), (stage.batch,), generator=g)
+        else:
+            idx = draw_indices(step, g)
         latents = (mean[idx] + std[idx] * torch.randn(mean[idx].shape, generator=g)) * scale
         states, which = pick_states(idx, g)
         if store is not None:
@@ -115,6 +141,7 @@ def train_text_conditioned_unet(stage, run: Run, accelerator, unet, latents, sca
         shown = loss.item()
         if store is not None:
             weight, coverage, words = grounding
+            weight = weight(step) if callable(weight) else weight
             given = words[idx, which.clamp(max=ALTERNATIVE)]  # (B, 2, 77): the words of the caption each got
             loss = loss + weight * grounding_loss(store, coverage[idx], given, (which != EMPTY).float())
         if step > 0:
@@ -133,8 +160,12 @@ def train_text_conditioned_unet(stage, run: Run, accelerator, unet, latents, sca
 def train_unet(run: Run, stage: UNetStage, accelerator, tokenizer) -> None:
     """Train TinySD's text-to-image U-Net on the frozen VAE's latents and text encoder's states; save its EMA
     to `<out>/unet/final`."""
-    scenes = make_scenes(stage.n_scenes, seed=run.seed + stage.data_seed, p_two=stage.p_two)
-    scenes = with_colour_boost(scenes, stage.boost_colour, stage.boost_share, run.seed + stage.data_seed, stage.p_two)
+    # With a two-object curriculum the scenes are made at the larger share and each step draws from the two pools.
+    p_two = stage.p_two if stage.p_two_end is None else max(stage.p_two, stage.p_two_end)
+    scenes = make_scenes(stage.n_scenes, seed=run.seed + stage.data_seed, p_two=p_two)
+    scenes = with_colour_boost(scenes, stage.boost_colour, stage.boost_share, run.seed + stage.data_seed, p_two)
+    draw_indices = None if stage.p_two_end is None else curriculum_draw(
+        [len(s.objects) == 2 for s in scenes], stage.batch, ramp(stage.p_two, stage.p_two_end, stage.steps))
     images, captions = np.stack([s.image for s in scenes]), [s.caption for s in scenes]
     vae, text_encoder = frozen_encoders(run.out)
     # Encode every image once: the latent distribution's mean and std, sampled afresh each step.
@@ -147,12 +178,14 @@ def train_unet(run: Run, stage: UNetStage, accelerator, tokenizer) -> None:
     partial_states = encode_captions(text_encoder, tokenize(tokenizer, partial), desc="encoding partial captions")
     empty = encode_captions(text_encoder, tokenize(tokenizer, [""]), desc="encoding the empty prompt")
     grounding = None
-    if stage.grounding_weight > 0:
+    if stage.grounding_weight > 0 or (stage.grounding_weight_end or 0) > 0:
         words = torch.stack([word_indicators(scenes, captions, tokenizer), word_indicators(scenes, partial, tokenizer)], 1)
-        grounding = (stage.grounding_weight, object_coverage(scenes, latents[0].shape[-1]), words)
+        weight = (stage.grounding_weight if stage.grounding_weight_end is None
+                  else ramp(stage.grounding_weight, stage.grounding_weight_end, stage.steps))
+        grounding = (weight, object_coverage(scenes, latents[0].shape[-1]), words)
     del scenes
     torch.manual_seed(run.seed + stage.init_seed)
     unet = tinysd.make_unet() if stage.init is None else UNet2DConditionModel.from_pretrained(stage.init)
     train_text_conditioned_unet(stage, run, accelerator, unet, latents, vae.config.scaling_factor,
                                 partial_or_empty(text_states, partial_states, empty, stage.partial_captions),
-                                grounding=grounding)
+                                grounding=grounding, draw_indices=draw_indices)
