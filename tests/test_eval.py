@@ -191,6 +191,8 @@ def test_clip_binding_compares_each_scene_with_its_own_colour_swap():
     assert clip_binding(StandInCLIP(lambda i, j, b: float(j == i)), tok, n=60) == 1.0
     assert clip_binding(StandInCLIP(lambda i, j, b: float(j == i + b)), tok, n=60) == 0.0
     assert clip_binding(StandInCLIP(lambda i, j, b: 0.0), tok, n=60) == 0.0  # a tie is not a win
+    with pytest.raises(ValueError, match="at least 1"):
+        clip_binding(StandInCLIP(lambda i, j, b: 0.0), tok, n=0)
 
 
 def test_the_shipped_clip_tells_a_caption_from_its_colour_swap_more_often_than_chance():

@@ -203,6 +203,10 @@ def describe(obj: SceneObject, rng: random.Random, with_size: bool, with_positio
     return phrase
 
 
+# every colour word captions use (synonyms included) -> its palette colour
+_COLOUR_OF_WORD = {w: c for c in COLOURS for w in SYNONYMS.get(c, (c,))}
+
+
 def swap_colours(caption: str) -> str | None:
     """The caption with its two objects' colour words exchanged, or None when that would not change its meaning.
 
@@ -211,10 +215,9 @@ def swap_colours(caption: str) -> str | None:
     colour with its own object can tell it from the caption. None for captions with fewer than two colour
     words or with two words for the same colour ("a violet box above a purple circle").
     """
-    colour_of = {w: c for c in COLOURS for w in SYNONYMS.get(c, (c,))}
     words = caption.split()
-    spots = [i for i, w in enumerate(words) if w in colour_of]
-    if len(spots) != 2 or colour_of[words[spots[0]]] == colour_of[words[spots[1]]]:
+    spots = [i for i, w in enumerate(words) if w in _COLOUR_OF_WORD]
+    if len(spots) != 2 or _COLOUR_OF_WORD[words[spots[0]]] == _COLOUR_OF_WORD[words[spots[1]]]:
         return None
     i, j = spots
     words[i], words[j] = words[j], words[i]

@@ -86,6 +86,8 @@ def clip_binding(clip, tokenizer, n: int = 200, seed: int = 778) -> float:
     Returns:
         The fraction of scenes whose own caption scores higher.
     """
+    if n < 1:
+        raise ValueError(f"n is how many scenes to score and must be at least 1, got {n}.")
     world, scenes, i = World(seed=seed, split="all"), [], 0
     while len(scenes) < n:
         s = world[i]
