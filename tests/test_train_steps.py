@@ -486,6 +486,23 @@ def test_the_curriculum_flags_reach_the_unet_stage_and_default_to_constant():
     args = make_parser().parse_args(["--p-two", "0.5", "--p-two-end", "0.9", "--grounding-weight-end", "0.8"])
     unet = stages_from_args(args)["unet"]
     assert (unet.p_two, unet.p_two_end, unet.grounding_weight_end) == (0.5, 0.9, 0.8)
+    assert unet.ramp_fraction == 1.0
+    assert stages_from_args(make_parser().parse_args(["--ramp-fraction", "0.6"]))["unet"].ramp_fraction == 0.6
+
+
+def test_a_ramp_over_part_of_the_run_holds_its_end_value_and_a_bad_fraction_is_refused(tmp_path):
+    import dataclasses
+
+    from sdlearn.train.config import Run, UNetStage
+    from sdlearn.train.unet import ramp, train_unet
+
+    w = ramp(0.2, 0.8, 60)  # what a 100-step run with --ramp-fraction 0.6 uses
+    assert w(0) == pytest.approx(0.2) and w(59) == pytest.approx(0.8)
+    assert w(80) == pytest.approx(0.8) and w(99) == pytest.approx(0.8)
+    for bad in (0.0, 1.5):
+        stage = dataclasses.replace(UNetStage(), p_two_end=0.9, ramp_fraction=bad)
+        with pytest.raises(ValueError, match="ramp-fraction"):
+            train_unet(Run(out=str(tmp_path / "run")), stage, None, None)
 
 
 def test_unet_stage_runs_with_a_curriculum_and_saves_a_unet_diffusers_loads(tmp_path):

@@ -90,6 +90,9 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--grounding-weight-end", type=float, default=unet.grounding_weight_end,
                         help="a curriculum: the grounding weight moves linearly from --grounding-weight at the first "
                              "U-Net step to this at the last (default: constant)")
+    parser.add_argument("--ramp-fraction", type=float, default=unet.ramp_fraction,
+                        help="the curriculum reaches its end values after this share of the U-Net steps and holds "
+                             "them to the last step (default 1: at the last step)")
     parser.add_argument("--unet-lr", type=float, default=unet.lr, help="the U-Net's peak learning rate")
     parser.add_argument("--unet-init", default=None,
                         help="start the U-Net stage from this saved U-Net folder (a second training phase) "
@@ -139,7 +142,7 @@ def stages_from_args(args: argparse.Namespace) -> dict[str, Stage]:
                         partial_captions=args.partial_captions, p_two=args.p_two,
                         grounding_weight=args.grounding_weight, lr=args.unet_lr, init=args.unet_init,
                         p_two_end=args.p_two_end, grounding_weight_end=args.grounding_weight_end,
-                        boost_colour=args.boost_colour, boost_share=args.boost_share),
+                        ramp_fraction=args.ramp_fraction, boost_colour=args.boost_colour, boost_share=args.boost_share),
         "depth": replace(DepthStage(), steps=args.depth_steps, batch=args.variant_batch, n_scenes=args.n_variant),
         "unet_depth": replace(DepthUNetStage(), steps=args.variant_unet_steps, batch=args.unet_batch,
                               n_scenes=args.n_variant),

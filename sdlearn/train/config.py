@@ -135,6 +135,7 @@ class UNetStage(Stage):
     # linearly from `p_two` / `grounding_weight` at the first step to these values at the last step.
     p_two_end: float | None = None
     grounding_weight_end: float | None = None
+    ramp_fraction: float = 1.0  # the curriculum reaches its end values after this share of the steps, then holds them
 
 
 @dataclass(frozen=True)
