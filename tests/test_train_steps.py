@@ -478,14 +478,18 @@ def test_curriculum_moves_the_two_object_share_and_the_weight_from_start_to_end(
         curriculum_draw([True] * 10, batch=4, p_two=ramp(0.5, 0.9, 10))
 
 
-def test_the_curriculum_flags_reach_the_unet_stage_and_default_to_constant():
+def test_the_defaults_are_the_v1_recipe_and_the_curriculum_flags_reach_the_unet_stage():
     from sdlearn.train.cli import make_parser, stages_from_args
 
-    unet = stages_from_args(make_parser().parse_args([]))["unet"]
-    assert unet.p_two_end is None and unet.grounding_weight_end is None
-    args = make_parser().parse_args(["--p-two", "0.5", "--p-two-end", "0.9", "--grounding-weight-end", "0.8"])
+    stages = stages_from_args(make_parser().parse_args([]))
+    unet, clip = stages["unet"], stages["clip"]
+    assert (unet.steps, unet.p_two, unet.p_two_end) == (10000, 0.5, 0.9)
+    assert (unet.grounding_weight, unet.grounding_weight_end, unet.boost_share, unet.boost_colour) == (0.2, 0.8, 0.2, "orange")
+    assert (clip.steps, clip.identity_weight, clip.attribute_weight, clip.colour_swap) == (1800, 1.0, 1.0, 0.0)
+    args = make_parser().parse_args(["--p-two", "0.3", "--p-two-end", "0.3", "--grounding-weight", "0",
+                                     "--grounding-weight-end", "0"])
     unet = stages_from_args(args)["unet"]
-    assert (unet.p_two, unet.p_two_end, unet.grounding_weight_end) == (0.5, 0.9, 0.8)
+    assert (unet.p_two, unet.p_two_end, unet.grounding_weight, unet.grounding_weight_end) == (0.3, 0.3, 0.0, 0.0)
     assert unet.ramp_fraction == 1.0
     assert stages_from_args(make_parser().parse_args(["--ramp-fraction", "0.6"]))["unet"].ramp_fraction == 0.6
 

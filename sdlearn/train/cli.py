@@ -86,10 +86,10 @@ def make_parser() -> argparse.ArgumentParser:
                         help="share of two-object scenes in the U-Net's training data")
     parser.add_argument("--p-two-end", type=float, default=unet.p_two_end,
                         help="a curriculum: the share of two-object samples moves linearly from --p-two at the first "
-                             "U-Net step to this at the last (default: constant)")
+                             "U-Net step to this at the last (set it to --p-two's value to keep the share constant)")
     parser.add_argument("--grounding-weight-end", type=float, default=unet.grounding_weight_end,
                         help="a curriculum: the grounding weight moves linearly from --grounding-weight at the first "
-                             "U-Net step to this at the last (default: constant)")
+                             "U-Net step to this at the last (set both to 0 to train without the grounding term)")
     parser.add_argument("--ramp-fraction", type=float, default=unet.ramp_fraction,
                         help="the curriculum reaches its end values after this share of the U-Net steps and holds "
                              "them to the last step (default 1: at the last step)")
