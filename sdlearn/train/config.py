@@ -6,8 +6,8 @@ these and changes a few fields with `dataclasses.replace`. Every `*_seed` is an 
 `process_index` (0 on one machine) is added to each stage's `generator_seed`, so that processes under
 `accelerate launch` draw different batches.
 
-The defaults are the recipe of the shipped TinySD v1.0: `python -m sdlearn.train --out runs/tinysd` retrains it
-(about 80 min on 2 cores; its model card has the measured times).
+The defaults are TinySD v1.0's recipe (run F4 in docs/notes/tinysd-v1-probes.md: about 80 min on 2 cores):
+`python -m sdlearn.train --out runs/tinysd` trains it from scratch.
 """
 from __future__ import annotations
 
