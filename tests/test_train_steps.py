@@ -529,3 +529,28 @@ def test_unet_stage_runs_with_a_curriculum_and_saves_a_unet_diffusers_loads(tmp_
     train_unet(run, stage, new_accelerator(), tinysd.build_tokenizer())
     unet = UNet2DConditionModel.from_pretrained(final_folder(run.out, "unet"))
     assert unet.config.cross_attention_dim == tinysd.make_unet().config.cross_attention_dim
+
+
+def test_end_values_equal_to_the_start_train_exactly_as_without_a_curriculum(tmp_path):
+    import dataclasses
+
+    from safetensors.torch import load_file
+
+    from sdlearn.train.cli import new_accelerator
+    from sdlearn.train.config import Run, UNetStage
+    from sdlearn.train.loop import final_folder
+    from sdlearn.train.unet import train_unet
+
+    torch.manual_seed(0)
+    vae, clip = tinysd.make_vae(), tinysd.make_clip()
+    base = dataclasses.replace(UNetStage(), steps=2, n_scenes=40, batch=2, warmup=1, p_two=0.3, grounding_weight=0.1)
+    weights = []
+    for name, ends in (("none", dict(p_two_end=None, grounding_weight_end=None)),
+                       ("equal", dict(p_two_end=0.3, grounding_weight_end=0.1))):
+        run = Run(out=str(tmp_path / name))
+        vae.save_pretrained(final_folder(run.out, "vae"))
+        clip.save_pretrained(final_folder(run.out, "clip"))
+        train_unet(run, dataclasses.replace(base, **ends), new_accelerator(), tinysd.build_tokenizer())
+        weights.append(load_file(str(final_folder(run.out, "unet") / "diffusion_pytorch_model.safetensors")))
+    assert weights[0].keys() == weights[1].keys()
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])

@@ -167,7 +167,8 @@ def train_unet(run: Run, stage: UNetStage, accelerator, tokenizer) -> None:
     ramp_steps = max(1, round(stage.steps * stage.ramp_fraction))  # then the end values hold to the last step
     scenes = make_scenes(stage.n_scenes, seed=run.seed + stage.data_seed, p_two=p_two)
     scenes = with_colour_boost(scenes, stage.boost_colour, stage.boost_share, run.seed + stage.data_seed, p_two)
-    draw_indices = None if stage.p_two_end is None else curriculum_draw(
+    # An end value equal to the start is no curriculum: the constant code path, as before the curriculum existed.
+    draw_indices = None if stage.p_two_end in (None, stage.p_two) else curriculum_draw(
         [len(s.objects) == 2 for s in scenes], stage.batch, ramp(stage.p_two, stage.p_two_end, ramp_steps))
     images, captions = np.stack([s.image for s in scenes]), [s.caption for s in scenes]
     vae, text_encoder = frozen_encoders(run.out)
@@ -183,7 +184,7 @@ def train_unet(run: Run, stage: UNetStage, accelerator, tokenizer) -> None:
     grounding = None
     if stage.grounding_weight > 0 or (stage.grounding_weight_end or 0) > 0:
         words = torch.stack([word_indicators(scenes, captions, tokenizer), word_indicators(scenes, partial, tokenizer)], 1)
-        weight = (stage.grounding_weight if stage.grounding_weight_end is None
+        weight = (stage.grounding_weight if stage.grounding_weight_end in (None, stage.grounding_weight)
                   else ramp(stage.grounding_weight, stage.grounding_weight_end, ramp_steps))
         grounding = (weight, object_coverage(scenes, latents[0].shape[-1]), words)
     del scenes
