@@ -134,8 +134,9 @@ class UNetStage(Stage):
     init: str | None = None  # a saved U-Net folder to start from (a second phase of training), or None: random
     boost_colour: str = "orange"  # the colour whose scenes `boost_share` adds (train/data.py: with_colour_boost)
     boost_share: float = 0.2  # share of the training scenes replaced by scenes holding a `boost_colour` object
-    # A curriculum inside one run (None or equal to the start: constant): the share of two-object samples and the grounding weight move
-    # linearly from `p_two` / `grounding_weight` at the first step to these values at the last step.
+    # A curriculum inside one run: the share of two-object samples and the grounding weight move linearly from
+    # `p_two` / `grounding_weight` at the first step to these values at the last step (None, or equal to the start
+    # value: constant).
     p_two_end: float | None = 0.9
     grounding_weight_end: float | None = 0.8
     ramp_fraction: float = 1.0  # the curriculum reaches its end values after this share of the steps, then holds them
