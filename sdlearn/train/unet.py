@@ -18,7 +18,7 @@ from .grounding import GroundingStore, grounding_loss, grounding_processors, obj
 from .loop import EMA, final_folder, final_loss, log_time, run_stage
 from .losses import unet_loss
 
-__all__ = ["train_unet", "train_text_conditioned_unet", "ramp", "curriculum_draw", "frozen_encoders", "partial_or_empty", "alternative_or_empty",
+__all__ = ["train_unet", "train_text_conditioned_unet", "ramp", "schedule", "curriculum_draw", "frozen_encoders", "partial_or_empty", "alternative_or_empty",
            "CAPTION", "ALTERNATIVE", "EMPTY"]
 
 # picks each sample's text states: (indices of the batch's scenes, generator) -> (states (B, 77, D), which (B,)),
@@ -73,6 +73,12 @@ def alternative_or_empty(text_states, empty, alt_states=None, has_alt=None, alt_
 def ramp(start: float, end: float, steps: int) -> Callable[[int], float]:
     """step -> the value on the straight line from `start` at step 0 to `end` at the last step."""
     return lambda step: start + (end - start) * min(step, steps - 1) / max(1, steps - 1)
+
+
+def schedule(start: float, end: float | None, steps: int) -> float | Callable[[int], float]:
+    """A stage value with an optional curriculum: `start` itself when there is none (`end` None or equal to it),
+    else `ramp(start, end, steps)`."""
+    return start if end is None or end == start else ramp(start, end, steps)
 
 
 def curriculum_draw(is_two: list[bool], batch: int, p_two: Callable[[int], float]):
@@ -167,9 +173,9 @@ def train_unet(run: Run, stage: UNetStage, accelerator, tokenizer) -> None:
     ramp_steps = max(1, round(stage.steps * stage.ramp_fraction))  # then the end values hold to the last step
     scenes = make_scenes(stage.n_scenes, seed=run.seed + stage.data_seed, p_two=p_two)
     scenes = with_colour_boost(scenes, stage.boost_colour, stage.boost_share, run.seed + stage.data_seed, p_two)
-    # An end value equal to the start is no curriculum: the constant code path, as before the curriculum existed.
-    draw_indices = None if stage.p_two_end in (None, stage.p_two) else curriculum_draw(
-        [len(s.objects) == 2 for s in scenes], stage.batch, ramp(stage.p_two, stage.p_two_end, ramp_steps))
+    # Without a curriculum (end values None or equal to the start) the constant code path runs, as before one existed.
+    share = schedule(stage.p_two, stage.p_two_end, ramp_steps)
+    draw_indices = curriculum_draw([len(s.objects) == 2 for s in scenes], stage.batch, share) if callable(share) else None
     images, captions = np.stack([s.image for s in scenes]), [s.caption for s in scenes]
     vae, text_encoder = frozen_encoders(run.out)
     # Encode every image once: the latent distribution's mean and std, sampled afresh each step.
@@ -184,8 +190,7 @@ def train_unet(run: Run, stage: UNetStage, accelerator, tokenizer) -> None:
     grounding = None
     if stage.grounding_weight > 0 or (stage.grounding_weight_end or 0) > 0:
         words = torch.stack([word_indicators(scenes, captions, tokenizer), word_indicators(scenes, partial, tokenizer)], 1)
-        weight = (stage.grounding_weight if stage.grounding_weight_end in (None, stage.grounding_weight)
-                  else ramp(stage.grounding_weight, stage.grounding_weight_end, ramp_steps))
+        weight = schedule(stage.grounding_weight, stage.grounding_weight_end, ramp_steps)
         grounding = (weight, object_coverage(scenes, latents[0].shape[-1]), words)
     del scenes
     torch.manual_seed(run.seed + stage.init_seed)
