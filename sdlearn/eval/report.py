@@ -194,7 +194,7 @@ def variants_main(n: int = 100, folder=None):
                 how += f", guidance {outside:g} outside the mask (sdlearn's pipeline only)"
             _print_row([f"{name}, {how}", f"{m['outside_mad']:.2f}", f"{m['outside_median']:.2f}",
                         f"{m['untouched_mad']:.2f}", f"{m['vae_floor_mad']:.2f}", f"{m['colour']:.1%}",
-                        f"{m['shape']:.1%}", f"{m['both']:.1%}", "outside <= 3, inside >= 85%"])
+                        f"{m['shape']:.1%}", f"{m['both']:.1%}", "outside <= 2x the VAE alone, both >= 80%"])
 
 
 def controlnet_main(controlnet: str = "tinysd-controlnet-edges", n: int = 200, folder=None, steps: int = RECOMMENDED_STEPS,
