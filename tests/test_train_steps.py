@@ -486,6 +486,9 @@ def test_the_defaults_are_the_v1_recipe_and_the_curriculum_flags_reach_the_unet_
     assert (unet.steps, unet.p_two, unet.p_two_end) == (10000, 0.5, 0.9)
     assert (unet.grounding_weight, unet.grounding_weight_end, unet.boost_share, unet.boost_colour) == (0.2, 0.8, 0.2, "orange")
     assert (clip.steps, clip.identity_weight, clip.attribute_weight, clip.colour_swap) == (1800, 1.0, 1.0, 0.0)
+    assert (stages["unet_depth"].steps, stages["unet_inpaint"].steps) == (1800, 3600)  # v1.0's variants
+    both = stages_from_args(make_parser().parse_args(["--variant-unet-steps", "7"]))
+    assert (both["unet_depth"].steps, both["unet_inpaint"].steps) == (7, 7)
     args = make_parser().parse_args(["--p-two", "0.3", "--p-two-end", "0.3", "--grounding-weight", "0",
                                      "--grounding-weight-end", "0"])
     unet = stages_from_args(args)["unet"]

@@ -58,7 +58,9 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--vae-batch", type=int, default=vae.batch)
     parser.add_argument("--unet-batch", type=int, default=unet.batch)
     parser.add_argument("--depth-steps", type=int, default=depth.steps)
-    parser.add_argument("--variant-unet-steps", type=int, default=unet_depth.steps)
+    parser.add_argument("--variant-unet-steps", type=int, default=None,
+                        help=f"steps of both variant U-Nets (default: each its own, depth {unet_depth.steps}, "
+                             f"inpainting {inpaint.steps})")
     parser.add_argument("--n-variant", type=int, default=depth.n_scenes, help="scenes for the depth and inpaint stages")
     parser.add_argument("--variant-batch", type=int, default=depth.batch, help="batch size of the depth estimator")
     parser.add_argument("--keep-weight", type=float, default=inpaint.keep_weight,
@@ -129,9 +131,10 @@ def stages_from_args(args: argparse.Namespace) -> dict[str, Stage]:
     """Every stage's config: the defaults with the command line's values in.
 
     Some flags set several stages: --n-train the first three, --n-variant the last three, --unet-batch all three
-    U-Nets, --variant-unet-steps both variant U-Nets.
+    U-Nets, --variant-unet-steps (when given) both variant U-Nets.
     """
     replace = dataclasses.replace
+    variant_steps = {} if args.variant_unet_steps is None else {"steps": args.variant_unet_steps}
     return {
         "clip": replace(ClipStage(), steps=args.clip_steps, batch=args.clip_batch, n_scenes=args.n_train,
                         identity_weight=args.identity_weight, attribute_weight=args.attribute_weight,
@@ -144,9 +147,9 @@ def stages_from_args(args: argparse.Namespace) -> dict[str, Stage]:
                         p_two_end=args.p_two_end, grounding_weight_end=args.grounding_weight_end,
                         ramp_fraction=args.ramp_fraction, boost_colour=args.boost_colour, boost_share=args.boost_share),
         "depth": replace(DepthStage(), steps=args.depth_steps, batch=args.variant_batch, n_scenes=args.n_variant),
-        "unet_depth": replace(DepthUNetStage(), steps=args.variant_unet_steps, batch=args.unet_batch,
+        "unet_depth": replace(DepthUNetStage(), **variant_steps, batch=args.unet_batch,
                               n_scenes=args.n_variant),
-        "unet_inpaint": replace(InpaintUNetStage(), steps=args.variant_unet_steps, batch=args.unet_batch,
+        "unet_inpaint": replace(InpaintUNetStage(), **variant_steps, batch=args.unet_batch,
                                 n_scenes=args.n_variant, keep_weight=args.keep_weight,
                                 keep_x0_weight=args.keep_x0_weight, hole_captions=args.hole_captions),
         "vae_decoder": replace(VaeDecoderStage(), steps=args.vae_decoder_steps, lr=args.vae_decoder_lr,
